@@ -1,0 +1,133 @@
+// Megaphone's configuration: one typed, frozen object, read from an optional
+// JSON file (MEGAPHONE_CONFIG) and then environment variables, which win.
+// Every option has its unit in its name and a default here, nowhere else.
+import { readFileSync } from 'node:fs'
+import { ErrorCode, MegaphoneError } from './errors.js'
+import {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_MAX_FRAME_BYTES,
+  HEADER_BYTES
+} from './link/constants.js'
+
+export interface LinkConfig {
+  /** ejabberd's megaphone_listener address. Default 127.0.0.1. */
+  host: string
+  /** Its port. Default 5899. */
+  port: number
+  /** Shared secret, the listener's `secret`. Required; from MEGAPHONE_LINK_SECRET or the file in MEGAPHONE_LINK_SECRET_FILE. */
+  secret: string
+  /** Largest frame accepted from ejabberd, header included (bytes). Default 1048576. */
+  maxFrameBytes: number
+  /** How often to ping ejabberd (ms). Default 5000. */
+  heartbeatIntervalMs: number
+  /** Silence after which the link is declared dead and reconnected (ms). Default 15000. */
+  heartbeatTimeoutMs: number
+  /** First reconnect delay (ms); doubles per failed attempt. Default 100. */
+  reconnectMinDelayMs: number
+  /** Cap on the reconnect delay (ms). Default 10000. */
+  reconnectMaxDelayMs: number
+}
+
+export interface HttpConfig {
+  /** Address the HTTP server binds. Default 127.0.0.1. */
+  host: string
+  /** Its port. Default 5280. */
+  port: number
+}
+
+export interface Config {
+  http: HttpConfig
+  link: LinkConfig
+  /** pino level: fatal, error, warn, info, debug, trace or silent. Default info. */
+  logLevel: string
+}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Option table: config-file key, environment variable, default, bounds. */
+const LINK_NUMBERS = {
+  port: { env: 'MEGAPHONE_LINK_PORT', default: 5899, min: 1, max: 65535 },
+  maxFrameBytes: { env: 'MEGAPHONE_LINK_MAX_FRAME_BYTES', default: DEFAULT_MAX_FRAME_BYTES, min: HEADER_BYTES + 1024, max: 64 << 20 },
+  heartbeatIntervalMs: { env: 'MEGAPHONE_LINK_HEARTBEAT_INTERVAL_MS', default: DEFAULT_HEARTBEAT_INTERVAL_MS, min: 50, max: 600_000 },
+  heartbeatTimeoutMs: { env: 'MEGAPHONE_LINK_HEARTBEAT_TIMEOUT_MS', default: DEFAULT_HEARTBEAT_TIMEOUT_MS, min: 100, max: 3_600_000 },
+  reconnectMinDelayMs: { env: 'MEGAPHONE_LINK_RECONNECT_MIN_DELAY_MS', default: 100, min: 1, max: 600_000 },
+  reconnectMaxDelayMs: { env: 'MEGAPHONE_LINK_RECONNECT_MAX_DELAY_MS', default: 10_000, min: 1, max: 3_600_000 }
+} as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
+
+export function loadConfig (env: Env = process.env): Readonly<Config> {
+  const file = env.MEGAPHONE_CONFIG === undefined ? {} : readConfigFile(env.MEGAPHONE_CONFIG)
+  const fileLink = isObject(file.link) ? file.link : {}
+
+  const numbers = Object.fromEntries(Object.entries(LINK_NUMBERS).map(([key, spec]) => {
+    const raw = env[spec.env] ?? fileLink[key]
+    return [key, raw === undefined ? spec.default : integer(`link.${key} (${spec.env})`, raw, spec.min, spec.max)]
+  })) as Record<keyof typeof LINK_NUMBERS, number>
+
+  const host = env.MEGAPHONE_LINK_HOST ?? fileLink.host ?? '127.0.0.1'
+  if (typeof host !== 'string' || host === '') invalid('link.host (MEGAPHONE_LINK_HOST) must be a host name or address')
+
+  let secret = env.MEGAPHONE_LINK_SECRET ?? fileLink.secret
+  const secretFile = env.MEGAPHONE_LINK_SECRET_FILE ?? fileLink.secretFile
+  if (secret === undefined && typeof secretFile === 'string') {
+    try {
+      secret = readFileSync(secretFile, 'utf8').trim()
+    } catch (err) {
+      invalid(`link.secretFile (MEGAPHONE_LINK_SECRET_FILE): cannot read ${secretFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+    }
+  }
+  if (typeof secret !== 'string' || secret.length < 16) {
+    invalid('link.secret (MEGAPHONE_LINK_SECRET or MEGAPHONE_LINK_SECRET_FILE) is required: at least 16 characters, the same as the listener\'s `secret` in ejabberd.yml')
+  }
+  if (numbers.heartbeatIntervalMs >= numbers.heartbeatTimeoutMs) {
+    invalid('link.heartbeatIntervalMs must be shorter than link.heartbeatTimeoutMs')
+  }
+  if (numbers.reconnectMinDelayMs > numbers.reconnectMaxDelayMs) {
+    invalid('link.reconnectMinDelayMs must not exceed link.reconnectMaxDelayMs')
+  }
+
+  const fileHttp = isObject(file.http) ? file.http : {}
+  const httpHost = env.MEGAPHONE_HTTP_HOST ?? fileHttp.host ?? '127.0.0.1'
+  if (typeof httpHost !== 'string' || httpHost === '') invalid('http.host (MEGAPHONE_HTTP_HOST) must be a host name or address')
+  const httpPortRaw = env.MEGAPHONE_HTTP_PORT ?? fileHttp.port
+  const httpPort = httpPortRaw === undefined ? 5280 : integer('http.port (MEGAPHONE_HTTP_PORT)', httpPortRaw, 0, 65535)
+
+  const logLevel = env.MEGAPHONE_LOG_LEVEL ?? file.logLevel ?? 'info'
+  if (typeof logLevel !== 'string' || !LOG_LEVELS.includes(logLevel)) {
+    invalid(`logLevel (MEGAPHONE_LOG_LEVEL) must be one of ${LOG_LEVELS.join(', ')}`)
+  }
+
+  return deepFreeze({ http: { host: httpHost, port: httpPort }, link: { host, secret, ...numbers }, logLevel })
+}
+
+function readConfigFile (path: string): Record<string, unknown> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    invalid(`MEGAPHONE_CONFIG: cannot read ${path} as JSON: ${(err as Error).message}`)
+  }
+  if (!isObject(parsed)) invalid(`MEGAPHONE_CONFIG: ${path} must hold a JSON object`)
+  return parsed
+}
+
+function integer (name: string, raw: unknown, min: number, max: number): number {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) invalid(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+  return n
+}
+
+function isObject (value: unknown): value is Record<string, any> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function invalid (message: string): never {
+  throw new MegaphoneError(ErrorCode.CONFIG_INVALID, message)
+}
+
+function deepFreeze<T extends object> (obj: T): Readonly<T> {
+  for (const value of Object.values(obj)) if (typeof value === 'object' && value !== null) deepFreeze(value)
+  return Object.freeze(obj)
+}

@@ -1,0 +1,55 @@
+import t from 'tap'
+import { writeFileSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '../lib/config.js'
+import { ErrorCode } from '../lib/errors.js'
+
+const SECRET = 'a-secret-of-sixteen+'
+
+t.test('defaults apply when only the secret is given', async (t) => {
+  const config = loadConfig({ MEGAPHONE_LINK_SECRET: SECRET })
+  t.same(config.http, { host: '127.0.0.1', port: 5280 })
+  t.equal(config.logLevel, 'info')
+  t.same(config.link, {
+    host: '127.0.0.1',
+    port: 5899,
+    secret: SECRET,
+    maxFrameBytes: 1048576,
+    heartbeatIntervalMs: 5000,
+    heartbeatTimeoutMs: 15000,
+    reconnectMinDelayMs: 100,
+    reconnectMaxDelayMs: 10000
+  })
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.link), 'frozen')
+})
+
+t.test('a JSON file supplies values and the environment overrides them', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'megaphone-config-'))
+  const file = join(dir, 'megaphone.json')
+  const secretFile = join(dir, 'secret')
+  writeFileSync(secretFile, `${SECRET}\n`)
+  writeFileSync(file, JSON.stringify({ link: { host: '127.0.0.2', port: 6000, secretFile } }))
+  const config = loadConfig({ MEGAPHONE_CONFIG: file, MEGAPHONE_LINK_PORT: '7000' })
+  t.equal(config.link.host, '127.0.0.2')
+  t.equal(config.link.port, 7000, 'environment wins')
+  t.equal(config.link.secret, SECRET, 'secret read from its file, trimmed')
+})
+
+const bad: Array<[string, Record<string, string>, RegExp]> = [
+  ['a missing secret', {}, /secret.*required/],
+  ['a short secret', { MEGAPHONE_LINK_SECRET: 'short' }, /at least 16/],
+  ['a port out of range', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_LINK_PORT: '70000' }, /link\.port .*1 to 65535/],
+  ['a non-numeric timeout', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_LINK_HEARTBEAT_TIMEOUT_MS: '15s' }, /heartbeatTimeoutMs/],
+  ['an interval not under the timeout', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_LINK_HEARTBEAT_INTERVAL_MS: '20000' }, /shorter than/],
+  ['an unreadable secret file', { MEGAPHONE_LINK_SECRET_FILE: '/nonexistent/secret' }, /cannot read \/nonexistent\/secret: ENOENT/],
+  ['an unknown log level', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_LOG_LEVEL: 'loud' }, /logLevel/],
+  ['an HTTP port out of range', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_HTTP_PORT: '-1' }, /http\.port/],
+  ['an unreadable config file', { MEGAPHONE_CONFIG: '/nonexistent/megaphone.json' }, /MEGAPHONE_CONFIG/]
+]
+
+for (const [what, env, message] of bad) {
+  t.test(`${what} is refused with a message naming the option`, async (t) => {
+    t.throws(() => loadConfig(env), { code: ErrorCode.CONFIG_INVALID, message })
+  })
+}
