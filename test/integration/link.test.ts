@@ -1,0 +1,257 @@
+// The link against the real ejabberd (started once per run by test/setup):
+// sessions multiplexed over one TCP connection, logging in, chatting, and the
+// failure paths of docs/link-protocol.md. No HTTP here.
+import t from 'tap'
+import { Link, type LinkOptions } from '../../lib/link/link.js'
+import { ErrorCode } from '../../lib/errors.js'
+import { NS_FRAMING } from '../../lib/link/constants.js'
+import { LinkXmppClient, message } from '../helpers/link-xmpp-client.js'
+import { FaultProxy } from '../helpers/fault-proxy.js'
+import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor } from '../helpers/ejabberd.js'
+
+const ej = testEjabberd()
+const PASSWORD = 'secret-pw'
+
+function newLink (opts: Partial<LinkOptions> = {}): Link {
+  const link = new Link({ host: '127.0.0.1', port: ej.linkPort, secret: ej.secret, ...opts })
+  link.start()
+  return link
+}
+
+async function loginAll (link: Link, users: string[]): Promise<LinkXmppClient[]> {
+  return await Promise.all(users.map(async (user) => {
+    const c = new LinkXmppClient(link)
+    await c.login(user, PASSWORD, ej.domain)
+    return c
+  }))
+}
+
+t.test('two users log in over one link and exchange presence and a UTF-8 message (RFC 6120, RFC 7395 framing)', async (t) => {
+  const prefix = 'lk2u'
+  await registerUsers(prefix, 2, PASSWORD)
+  const link = newLink()
+  t.teardown(() => link.close())
+  await link.waitReady(10_000)
+  const [alice, bob] = await loginAll(link, [`${prefix}1`, `${prefix}2`]) as [LinkXmppClient, LinkXmppClient]
+  t.equal(link.sessionCount, 2)
+  t.equal(await sessionsWithPrefix(prefix), 2, 'ejabberd sees both sessions')
+
+  // Directed presence, since the two are not on each other's roster.
+  alice.send(`<presence xmlns='jabber:client' to='${prefix}2@${ej.domain}'/>`)
+  const presence = await bob.wait((el) => el.name === 'presence' && el.attrs.from?.startsWith(`${prefix}1@`) === true)
+  t.equal(presence.attrs.from, `${prefix}1@${ej.domain}/link`)
+
+  const text = 'héllo → 世界 🎉 <&> "quoted"'
+  alice.send(message(`${prefix}2@${ej.domain}`, text, 'm1'))
+  const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'm1')
+  t.equal(got.getChildText('body'), text, 'body arrives byte for byte')
+  t.equal(got.attrs.xmlns, 'jabber:client', 'stanzas come namespaced, one per frame')
+
+  await Promise.all([alice.logout(), bob.logout()])
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 10_000, 'sessions to end')
+  t.equal(await sessionsWithPrefix(prefix), 0)
+})
+
+t.test('500 sessions on one link each send 10 messages: each delivered exactly once, in order', async (t) => {
+  const prefix = 'lk500u'
+  const N = 500
+  const PER = 10
+  await registerUsers(prefix, N, PASSWORD)
+  const link = newLink()
+  t.teardown(() => link.close())
+  await link.waitReady(10_000)
+  const users = Array.from({ length: N }, (_, i) => `${prefix}${i + 1}`)
+  // Log in in batches so the test measures correctness, not connect storms.
+  const clients: LinkXmppClient[] = []
+  for (let i = 0; i < N; i += 100) clients.push(...await loginAll(link, users.slice(i, i + 100)))
+  t.equal(link.sessionCount, N)
+  t.equal(await sessionsWithPrefix(prefix), N, 'ejabberd holds all 500 sessions')
+
+  // Each user i writes to partner (i + 1) mod N, so everyone sends and receives.
+  const received = clients.map(() => [] as string[])
+  const allIn = clients.map(async (c, i) => {
+    for (let k = 0; k < PER; k++) {
+      const el = await c.wait((el) => el.name === 'message' && el.getChild('body') !== undefined, 60_000, `message ${k}`)
+      received[i]!.push(el.getChildText('body') as string)
+    }
+  })
+  clients.forEach((c, i) => {
+    const to = `${users[(i + 1) % N]}@${ej.domain}`
+    for (let k = 0; k < PER; k++) c.send(message(to, `${users[i]}#${k}`))
+  })
+  await Promise.all(allIn)
+  let inOrder = 0
+  received.forEach((bodies, i) => {
+    const sender = users[(i - 1 + N) % N]
+    const expected = Array.from({ length: PER }, (_, k) => `${sender}#${k}`)
+    if (JSON.stringify(bodies) === JSON.stringify(expected)) inOrder++
+  })
+  t.equal(inOrder, N, 'every receiver got its sender\'s 10 messages once and in order')
+  // Nothing extra arrived: no duplicates hiding in the inboxes.
+  t.equal(clients.reduce((n, c) => n + c.inbox.filter((el) => el.name === 'message').length, 0), 0, 'no duplicates')
+
+  await Promise.all(clients.map(async (c) => await c.logout(30_000)))
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 30_000, 'sessions to end')
+  t.equal(await sessionsWithPrefix(prefix), 0, 'connected users back to 0')
+})
+
+t.test('a wrong secret is refused with bad-secret and no session can open', async (t) => {
+  const link = newLink({ secret: 'not-the-secret', reconnectMinDelayMs: 5_000, reconnectMaxDelayMs: 5_000 })
+  t.teardown(() => link.close())
+  const [reason] = await new Promise<unknown[]>((resolve) => link.once('denied', (...args) => resolve(args)))
+  t.equal(reason, 'bad-secret')
+  t.not(link.status, 'ready')
+  t.throws(() => link.open({ onLinkFrame () {}, onLinkClose () {} }, '127.0.0.1', 1), { code: ErrorCode.LINK_DOWN })
+  await waitFor(async () => (await ej.readLog()).includes('bad-secret'), 10_000, 'ejabberd to log the refusal')
+  t.match(await ej.readLog(), /bad-secret/, 'ejabberd logs why it refused the link')
+})
+
+t.test('opening a session while the link is down fails at once with LINK_DOWN', async (t) => {
+  const link = new Link({ host: '127.0.0.1', port: 1, secret: ej.secret, reconnectMinDelayMs: 60_000 })
+  link.start()
+  t.teardown(() => link.close())
+  const started = Date.now()
+  t.throws(() => new LinkXmppClient(link), { code: ErrorCode.LINK_DOWN })
+  t.ok(Date.now() - started < 100, 'no waiting')
+})
+
+t.test('a malformed frame from Megaphone resets the link; ejabberd says why and the link comes back', async (t) => {
+  const prefix = 'lkmf'
+  await registerUsers(prefix, 1, PASSWORD)
+  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
+  const link = newLink({ port: proxy.port })
+  t.teardown(async () => { await link.close(); await proxy.close() })
+  await link.waitReady(10_000)
+  const [client] = await loginAll(link, [`${prefix}1`])
+  const down = new Promise<string>((resolve) => link.once('down', resolve))
+  proxy.injectToServer('00000000x1|00000000000000000001|garbage')
+  t.match(await down, /bye malformed-frame bad-length/, 'ejabberd named the fault before closing')
+  t.equal(await client!.waitClosed(), 'link-down', 'the session on the link ends')
+  await link.waitReady(10_000)
+  t.equal(proxy.accepted, 2, 'the link reconnected')
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 10_000, 'old session to end')
+  const [again] = await loginAll(link, [`${prefix}1`])
+  t.ok(again, 'sessions open again on the new link')
+  await again!.logout()
+})
+
+t.test('a malformed frame from ejabberd resets the link and it comes back', async (t) => {
+  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
+  const link = newLink({ port: proxy.port })
+  t.teardown(async () => { await link.close(); await proxy.close() })
+  await link.waitReady(10_000)
+  const down = new Promise<string>((resolve) => link.once('down', resolve))
+  proxy.injectToClient('0000000032|0000000000000000000x|')
+  t.equal(await down, 'malformed-frame')
+  await link.waitReady(10_000)
+  t.equal(proxy.accepted, 2)
+})
+
+t.test('killing the link drops every session in ejabberd and Megaphone reconnects', async (t) => {
+  const prefix = 'lkcut'
+  const N = 20
+  await registerUsers(prefix, N, PASSWORD)
+  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
+  const link = newLink({ port: proxy.port })
+  t.teardown(async () => { await link.close(); await proxy.close() })
+  await link.waitReady(10_000)
+  const clients = await loginAll(link, Array.from({ length: N }, (_, i) => `${prefix}${i + 1}`))
+  t.equal(await sessionsWithPrefix(prefix), N)
+  proxy.cut()
+  const reasons = await Promise.all(clients.map(async (c) => await c.waitClosed()))
+  t.same(new Set(reasons), new Set(['link-down']), 'every session is told the link went down')
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 15_000, 'ejabberd to drop the sessions')
+  t.equal(await sessionsWithPrefix(prefix), 0, 'no session left registered in ejabberd')
+  await link.waitReady(10_000)
+  t.equal(link.status, 'ready', 'reconnected')
+})
+
+t.test('a silent link is noticed by the heartbeat within seconds (docs/link-protocol.md Heartbeat)', async (t) => {
+  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
+  const link = newLink({ port: proxy.port, heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1_000 })
+  t.teardown(async () => { await link.close(); await proxy.close() })
+  await link.waitReady(10_000)
+  const started = Date.now()
+  const down = new Promise<string>((resolve) => link.once('down', resolve))
+  proxy.setBlackhole(true)
+  t.equal(await down, 'heartbeat-timeout')
+  const elapsed = Date.now() - started
+  t.ok(elapsed >= 1_000 && elapsed < 3_000, `noticed after ${elapsed} ms`)
+  proxy.setBlackhole(false)
+  await link.waitReady(10_000)
+})
+
+t.test('one session sending malformed XML ends only that session, with a stream error', async (t) => {
+  const prefix = 'lkbad'
+  await registerUsers(prefix, 3, PASSWORD)
+  const link = newLink()
+  t.teardown(() => link.close())
+  await link.waitReady(10_000)
+  const [bad, alice, bob] = await loginAll(link, [`${prefix}1`, `${prefix}2`, `${prefix}3`]) as [LinkXmppClient, LinkXmppClient, LinkXmppClient]
+  bad.send("<message xmlns='jabber:client' to='x@localhost'><body>unclosed</message>")
+  const error = await bad.wait((el) => el.name === 'stream:error', 10_000, 'stream error')
+  t.ok(error.getChild('not-well-formed'), 'not-well-formed stream error')
+  t.ok(await bad.waitClosed(), 'the bad session is closed')
+  t.equal(link.status, 'ready', 'the link stays up')
+  alice.send(message(`${prefix}3@${ej.domain}`, 'still here', 'after'))
+  const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'after')
+  t.equal(got.getChildText('body'), 'still here', 'other sessions keep working')
+  await Promise.all([alice.logout(), bob.logout()])
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 10_000, 'sessions to end')
+})
+
+t.test('a stream restart reopens the stream on the same connection ID (RFC 7395 3.3.3)', async (t) => {
+  const prefix = 'lkrs'
+  await registerUsers(prefix, 1, PASSWORD)
+  const link = newLink()
+  t.teardown(() => link.close())
+  await link.waitReady(10_000)
+  const c = new LinkXmppClient(link)
+  const jid = await c.login(`${prefix}1`, PASSWORD, ej.domain, 'restart')
+  t.equal(jid, `${prefix}1@${ej.domain}/restart`)
+  c.send(`<iq xmlns='jabber:client' type='get' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>`)
+  const pong = await c.wait((el) => el.name === 'iq' && el.attrs.id === 'ping1')
+  t.equal(pong.attrs.type, 'result')
+  c.send(`<close xmlns='${NS_FRAMING}'/>`)
+  await c.wait((el) => el.is('close', NS_FRAMING))
+  t.equal(await c.waitClosed(), 'normal', 'ejabberd closes the connection ID after the stream ends')
+})
+
+t.test('when the link write buffer fills, send reports it and drain follows (backpressure)', async (t) => {
+  const prefix = 'lkbp'
+  const N = 32
+  await registerUsers(prefix, N, PASSWORD)
+  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
+  const link = newLink({ port: proxy.port, writeHighWaterMarkBytes: 64 * 1024, heartbeatTimeoutMs: 60_000 })
+  t.teardown(async () => { await link.close(); await proxy.close() })
+  await link.waitReady(10_000)
+  const clients = await loginAll(link, Array.from({ length: N }, (_, i) => `${prefix}${i + 1}`))
+  proxy.pauseClientReads()
+  const saturated = new Promise<void>((resolve) => link.once('saturated', resolve))
+  // Spread over many sessions: each stays far below the listener's per-session
+  // input bound, while together they overfill the kernel's socket buffers.
+  const filler = 'x'.repeat(16 * 1024)
+  let sent = 0
+  let accepted = true
+  // Headline messages to a user that does not exist are dropped by ejabberd (RFC 6121 8.5.2.2.1).
+  for (let round = 0; round < 30 && accepted; round++) {
+    for (const c of clients) {
+      sent++
+      accepted = c.send(`<message xmlns='jabber:client' type='headline' to='${prefix}-nobody@${ej.domain}'><body>${filler}</body></message>`)
+      if (!accepted) break
+    }
+  }
+  t.notOk(accepted, `send returned false after ${sent} frames of 16 KiB`)
+  await saturated
+  t.ok(link.saturated, 'the link reports saturation')
+  const drained = new Promise<void>((resolve) => link.once('drain', resolve))
+  proxy.resumeClientReads()
+  await drained
+  t.notOk(link.saturated, 'drained')
+  await Promise.all(clients.map(async (c, i) => {
+    c.send(`<iq xmlns='jabber:client' type='get' id='bp${i}'><ping xmlns='urn:xmpp:ping'/></iq>`)
+    const pong = await c.wait((el) => el.name === 'iq' && el.attrs.id === `bp${i}`, 30_000, 'ping result')
+    t.equal(pong.attrs.type, 'result', `session ${i} still works after the backlog drained`)
+  }))
+  await Promise.all(clients.map(async (c) => await c.logout()))
+})
