@@ -7,7 +7,10 @@ import { ErrorCode } from '../../lib/errors.js'
 import { NS_FRAMING } from '../../lib/link/constants.js'
 import { LinkXmppClient, message } from '../helpers/link-xmpp-client.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
-import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor } from '../helpers/ejabberd.js'
+import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor, evalErlang } from '../helpers/ejabberd.js'
+import { buildApp } from '../../lib/app.js'
+import { pino } from 'pino'
+import { Writable } from 'node:stream'
 
 const ej = testEjabberd()
 const PASSWORD = 'secret-pw'
@@ -95,15 +98,52 @@ t.test('500 sessions on one link each send 10 messages: each delivered exactly o
   t.equal(await sessionsWithPrefix(prefix), 0, 'connected users back to 0')
 })
 
-t.test('a wrong secret is refused with bad-secret and no session can open', async (t) => {
-  const link = newLink({ secret: 'not-the-secret', reconnectMinDelayMs: 5_000, reconnectMaxDelayMs: 5_000 })
+t.test('ejabberd sees the browser\'s address from open, not Megaphone\'s (Sessions)', async (t) => {
+  const prefix = 'lkip'
+  await registerUsers(prefix, 2, PASSWORD)
+  const link = newLink()
+  t.teardown(() => link.close())
+  await link.waitReady(10_000)
+  const v4 = new LinkXmppClient(link, '203.0.113.9', 4242)
+  const v6 = new LinkXmppClient(link, '2001:db8::7', 443)
+  await v4.login(`${prefix}1`, PASSWORD, ej.domain, 'v4')
+  await v6.login(`${prefix}2`, PASSWORD, ej.domain, 'v6')
+  const ip = async (user: string, resource: string): Promise<string> =>
+    await evalErlang(`ejabberd_sm:get_user_ip(<<"${user}">>, <<"${ej.domain}">>, <<"${resource}">>).`)
+  t.equal(await ip(`${prefix}1`, 'v4'), '{{203,0,113,9},4242}')
+  t.equal(await ip(`${prefix}2`, 'v6'), '{{8193,3512,0,0,0,0,0,7},443}')
+  await Promise.all([v4.logout(), v6.logout()])
+})
+
+t.test('GET /health answers 200 with the link ready and counts its sessions', async (t) => {
+  const prefix = 'lkhl'
+  await registerUsers(prefix, 1, PASSWORD)
+  const link = newLink()
+  const app = await buildApp({ link })
+  t.teardown(async () => { await app.close(); await link.close() })
+  await link.waitReady(10_000)
+  const [c] = await loginAll(link, [`${prefix}1`])
+  const res = await app.inject('/health')
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { status: 'ok', link: 'ready', sessions: 1, saturated: false })
+  await c!.logout()
+})
+
+t.test('a wrong secret is refused with bad-secret, logged on both sides, and no session can open', async (t) => {
+  const lines: string[] = []
+  const sink = new Writable({ write (chunk, _enc, cb) { lines.push(String(chunk)); cb() } })
+  const logger = pino({ level: 'info' }, sink)
+  const link = newLink({ secret: 'not-the-secret', reconnectMinDelayMs: 5_000, reconnectMaxDelayMs: 5_000, logger })
   t.teardown(() => link.close())
   const [reason] = await new Promise<unknown[]>((resolve) => link.once('denied', (...args) => resolve(args)))
   t.equal(reason, 'bad-secret')
   t.not(link.status, 'ready')
   t.throws(() => link.open({ onLinkFrame () {}, onLinkClose () {} }, '127.0.0.1', 1), { code: ErrorCode.LINK_DOWN })
   await waitFor(async () => (await ej.readLog()).includes('bad-secret'), 10_000, 'ejabberd to log the refusal')
-  t.match(await ej.readLog(), /bad-secret/, 'ejabberd logs why it refused the link')
+  t.match(await ej.readLog(), /handshake refused: denied bad-secret/, 'ejabberd logs why it refused the link')
+  const refused = lines.map((l) => JSON.parse(l)).find((l) => l.msg.includes('refused the link handshake'))
+  t.match(refused, { level: 50, reason: 'bad-secret' }, 'Megaphone logs the refusal at error level with the reason')
+  t.notMatch(lines.join(''), /not-the-secret/, 'the secret never reaches the log')
 })
 
 t.test('opening a session while the link is down fails at once with LINK_DOWN', async (t) => {
@@ -196,6 +236,23 @@ t.test('one session sending malformed XML ends only that session, with a stream 
   alice.send(message(`${prefix}3@${ej.domain}`, 'still here', 'after'))
   const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'after')
   t.equal(got.getChildText('body'), 'still here', 'other sessions keep working')
+  await Promise.all([alice.logout(), bob.logout()])
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 10_000, 'sessions to end')
+})
+
+t.test('a crashed session in ejabberd costs only itself: the link and other sessions go on', async (t) => {
+  const prefix = 'lkcr'
+  await registerUsers(prefix, 3, PASSWORD)
+  const link = newLink()
+  t.teardown(() => link.close())
+  await link.waitReady(10_000)
+  const [victim, alice, bob] = await loginAll(link, [`${prefix}1`, `${prefix}2`, `${prefix}3`]) as [LinkXmppClient, LinkXmppClient, LinkXmppClient]
+  await evalErlang(`exit(ejabberd_sm:get_session_pid(<<"${prefix}1">>, <<"${ej.domain}">>, <<"link">>), kill).`)
+  t.equal(await victim.waitClosed(), 'shutdown', 'its connection ID is closed with shutdown')
+  t.equal(link.status, 'ready', 'the link stays up')
+  alice.send(message(`${prefix}3@${ej.domain}`, 'unaffected', 'cr1'))
+  const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'cr1')
+  t.equal(got.getChildText('body'), 'unaffected')
   await Promise.all([alice.logout(), bob.logout()])
   await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 10_000, 'sessions to end')
 })
