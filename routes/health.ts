@@ -1,0 +1,22 @@
+// GET /health: 200 while the link to ejabberd is ready, 503 otherwise, so a
+// load balancer stops sending clients to a Megaphone that cannot reach ejabberd.
+import type { FastifyPluginAsync } from 'fastify'
+import type { Link } from '../lib/link/link.js'
+
+export interface HealthOptions {
+  link: Link
+}
+
+const health: FastifyPluginAsync<HealthOptions> = async (app, { link }) => {
+  app.get('/health', async (_request, reply) => {
+    const ready = link.status === 'ready'
+    return await reply.code(ready ? 200 : 503).send({
+      status: ready ? 'ok' : 'unavailable',
+      link: link.status,
+      sessions: link.sessionCount,
+      saturated: link.saturated
+    })
+  })
+}
+
+export default health
