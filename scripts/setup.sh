@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what Megaphone needs on a Debian machine, then runs a command:
+#   bash scripts/setup.sh run     Megaphone in front of a private ejabberd on
+#                                 loopback (scripts/ejabberd.sh), until Ctrl-C
+#   bash scripts/setup.sh test    the whole test suite (npm test)
+#   bash scripts/setup.sh deps    only install
+# Debian packages: ejabberd (the server the tests and the embedded default run),
+# erlang-dev and erlang-eunit (to build and test the listener module), make,
+# libxml2-utils (xmllint, to validate BOSH bodies). npm packages: npm ci.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(ejabberd erlang-dev erlang-eunit make libxml2-utils)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  # The package's own service is not ours: never let its install start it.
+  policy=/usr/sbin/policy-rc.d
+  ours=no
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod +x "$policy"
+    ours=yes
+  fi
+  rc=0
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+  [ "$ours" = yes ] && "${sudo[@]}" rm -f "$policy"
+  [ "$rc" -eq 0 ] || { echo "setup: apt-get install failed ($rc)" >&2; exit "$rc"; }
+fi
+
+command -v node >/dev/null || { echo "setup: Node.js >= 20.18 is required (https://nodejs.org)" >&2; exit 1; }
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=18)?0:1)' ||
+  { echo "setup: Node.js >= 20.18 is required, found $(node --version)" >&2; exit 1; }
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+case "${1:-deps}" in
+  deps) ;;
+  test) shift; exec npm test -- "$@" ;;
+  run)
+    npm run --silent build
+    bash scripts/ejabberd.sh start
+    # Whatever happens to Megaphone, the private ejabberd goes down with it.
+    trap 'bash scripts/ejabberd.sh stop' EXIT
+    set -a
+    eval "$(bash scripts/ejabberd.sh env)"
+    set +a
+    echo "setup: Megaphone on http://${MEGAPHONE_HTTP_HOST:-127.0.0.1}:${MEGAPHONE_HTTP_PORT:-5280}/ (Ctrl-C stops it and ejabberd)"
+    node dist/lib/server.js
+    ;;
+  *) echo "usage: scripts/setup.sh [deps|run|test]" >&2; exit 2 ;;
+esac
