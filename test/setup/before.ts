@@ -2,18 +2,18 @@
 // free loopback ports and writes its description for test/helpers/ejabberd.ts.
 // A non-zero exit fails the run (tap then skips the tests and `after`), so every
 // failure path here stops what it started.
-import { createServer, type Server } from 'node:net';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import {
   descriptionPath,
   runScript,
   testStateDir,
   type TestEjabberdDescription,
-} from '../helpers/ejabberd.js';
-import { removeStaleRuns, stopAndRemove } from './runs.js';
+} from '../helpers/ejabberd.js'
+import { removeStaleRuns, stopAndRemove } from './runs.js'
 
-const START_TIMEOUT_MS = 120_000;
-const START_ATTEMPTS = 3;
+const START_TIMEOUT_MS = 120_000
+const START_ATTEMPTS = 3
 
 // A developer's shell may hold the dev server's settings (`eval "$(ejabberd.sh
 // env)"`); the test server gets its own secret and defaults. The switches that
@@ -25,40 +25,40 @@ const INHERITED_SETTINGS = [
   'MEGAPHONE_EJABBERD_DOMAIN',
   'MEGAPHONE_LINK_PORT',
   'MEGAPHONE_LINK_SECRET',
-];
+]
 const scriptEnv = Object.fromEntries(
   Object.entries(process.env).filter(([key]) => !INHERITED_SETTINGS.includes(key)),
-);
+)
 
 // The tap runner spawns this program and every test file, then `after`.
-const runnerPid = process.ppid;
-const stateDir = testStateDir(runnerPid);
+const runnerPid = process.ppid
+const stateDir = testStateDir(runnerPid)
 
 /** Ports the kernel hands out for port 0, all held at once so they differ. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
+async function freePorts (count: number): Promise<number[]> {
+  const servers: Server[] = []
   try {
     for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
+      const server = createServer()
+      servers.push(server)
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', resolve);
-      });
+        server.once('error', reject)
+        server.listen(0, '127.0.0.1', resolve)
+      })
     }
     return servers.map(server => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('no port assigned');
-      return address.port;
-    });
+      const address = server.address()
+      if (address === null || typeof address === 'string') throw new Error('no port assigned')
+      return address.port
+    })
   } finally {
-    await Promise.all(servers.map(server => new Promise(resolve => server.close(resolve))));
+    await Promise.all(servers.map(server => new Promise(resolve => server.close(resolve))))
   }
 }
 
-async function start(): Promise<void> {
+async function start (): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const [c2sPort, httpPort, linkPort] = (await freePorts(3)) as [number, number, number];
+    const [c2sPort, httpPort, linkPort] = (await freePorts(3)) as [number, number, number]
     try {
       await runScript(
         [
@@ -71,44 +71,44 @@ async function start(): Promise<void> {
         ],
         START_TIMEOUT_MS,
         scriptEnv,
-      );
-      return;
+      )
+      return
     } catch (err) {
       // Another process may take a free port between our check and ejabberd's bind.
-      const portRace = /already in use/.test(String(err));
-      if (!portRace || attempt >= START_ATTEMPTS) throw err;
+      const portRace = /already in use/.test(String(err))
+      if (!portRace || attempt >= START_ATTEMPTS) throw err
     }
   }
 }
 
-async function main(): Promise<void> {
-  await removeStaleRuns(runnerPid);
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+async function main (): Promise<void> {
+  await removeStaleRuns(runnerPid)
+  await mkdir(stateDir, { recursive: true, mode: 0o700 })
   try {
-    await start();
+    await start()
     const server = JSON.parse(await runScript(['env', '--json', '--state', stateDir], 30_000)) as Omit<
       TestEjabberdDescription,
       'boshUrl' | 'runnerPid'
-    >;
+    >
     const description: TestEjabberdDescription = {
       ...server,
       boshUrl: `http://${server.host}:${server.httpPort}/http-bind`,
       runnerPid,
-    };
-    await writeFile(descriptionPath(runnerPid), `${JSON.stringify(description, null, 2)}\n`, { mode: 0o600 });
+    }
+    await writeFile(descriptionPath(runnerPid), `${JSON.stringify(description, null, 2)}\n`, { mode: 0o600 })
     process.stderr.write(
       `# test ejabberd ${description.node}: c2s ${description.c2sPort}, http ${description.httpPort}, ` +
         `link ${description.link ? description.linkPort : 'off'}, state ${stateDir}\n`,
-    );
+    )
   } catch (err) {
     // `start` kills a server that failed to come up; this covers the rest.
-    await stopAndRemove(stateDir).catch(() => undefined);
-    await rm(stateDir, { recursive: true, force: true });
-    throw err;
+    await stopAndRemove(stateDir).catch(() => undefined)
+    await rm(stateDir, { recursive: true, force: true })
+    throw err
   }
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`test setup failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
-});
+  process.stderr.write(`test setup failed: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exitCode = 1
+})

@@ -1,37 +1,37 @@
 // Test runs' private ejabberds: one state directory per tap runner,
 // `.state/test-<runner pid>`.
-import { readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { PROJECT_ROOT, runScript } from '../helpers/ejabberd.js';
+import { readdir, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PROJECT_ROOT, runScript } from '../helpers/ejabberd.js'
 
-const STOP_TIMEOUT_MS = 90_000;
+const STOP_TIMEOUT_MS = 90_000
 
 /** Stops the server in `stateDir` if it runs, then deletes the directory. */
-export async function stopAndRemove(stateDir: string): Promise<void> {
-  const exists = await stat(stateDir).then(() => true, () => false);
-  if (!exists) return;
-  await runScript(['stop', '--state', stateDir], STOP_TIMEOUT_MS);
-  await rm(stateDir, { recursive: true, force: true });
+export async function stopAndRemove (stateDir: string): Promise<void> {
+  const exists = await stat(stateDir).then(() => true, () => false)
+  if (!exists) return
+  await runScript(['stop', '--state', stateDir], STOP_TIMEOUT_MS)
+  await rm(stateDir, { recursive: true, force: true })
 }
 
-function isAlive(pid: number): boolean {
+function isAlive (pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    process.kill(pid, 0)
+    return true
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
 /** Cleans up after runs whose runner died before its `after` step. */
-export async function removeStaleRuns(currentRunnerPid: number): Promise<void> {
-  const stateRoot = join(PROJECT_ROOT, '.state');
-  const entries = await readdir(stateRoot).catch(() => [] as string[]);
+export async function removeStaleRuns (currentRunnerPid: number): Promise<void> {
+  const stateRoot = join(PROJECT_ROOT, '.state')
+  const entries = await readdir(stateRoot).catch(() => [] as string[])
   for (const entry of entries) {
-    const match = /^test-(\d+)$/.exec(entry);
-    if (match === null) continue;
-    const pid = Number(match[1]);
-    if (pid === currentRunnerPid || isAlive(pid)) continue;
-    await stopAndRemove(join(stateRoot, entry));
+    const match = /^test-(\d+)$/.exec(entry)
+    if (match === null) continue
+    const pid = Number(match[1])
+    if (pid === currentRunnerPid || isAlive(pid)) continue
+    await stopAndRemove(join(stateRoot, entry))
   }
 }
