@@ -335,9 +335,10 @@ build_module() {
     die "make -C $MODULE_DIR did not produce $MODULE_EBIN/megaphone_listener.beam"
 }
 
-yaml_string() {
+# A double-quoted string, valid both as YAML and as JSON: escape \ and ".
+quoted_string() {
   local value="$1"
-  [[ "$value" =~ [[:cntrl:]] ]] && die "the link secret must not contain control characters"
+  [[ "$value" =~ [[:cntrl:]] ]] && die "cannot quote a value with control characters: $2"
   value="${value//\\/\\\\}"
   value="${value//\"/\\\"}"
   printf '"%s"' "$value"
@@ -347,7 +348,7 @@ yaml_string() {
 # between LINK-BEGIN and LINK-END are dropped when the link is off.
 render_config() {
   local line secret_yaml skipping=0 out="$STATE_DIR/ejabberd.yml"
-  secret_yaml="$(yaml_string "$SECRET")"
+  secret_yaml="$(quoted_string "$SECRET" "the link secret")"
   while IFS= read -r line || [[ -n "$line" ]]; do
     [[ "$line" == '###'* ]] && continue
     if [[ "$line" == *'# LINK-BEGIN'* ]]; then
@@ -622,20 +623,12 @@ cmd_sessions() {
                  Server =:= S, binary:longest_common_prefix([U, Prefix]) =:= Size])."
 }
 
-json_string() {
-  local value="$1"
-  [[ "$value" =~ [[:cntrl:]] ]] && die "cannot print a value with control characters as JSON"
-  value="${value//\\/\\\\}"
-  value="${value//\"/\\\"}"
-  printf '"%s"' "$value"
-}
-
 cmd_env_json() {
   printf '{"node":%s,"cookie":%s,"domain":%s,"host":"127.0.0.1","c2sPort":%s,"httpPort":%s,' \
-    "$(json_string "$NODE")" "$(json_string "$COOKIE")" "$(json_string "$DOMAIN")" "$C2S_PORT" "$HTTP_PORT"
+    "$(quoted_string "$NODE" node)" "$(quoted_string "$COOKIE" cookie)" "$(quoted_string "$DOMAIN" domain)" "$C2S_PORT" "$HTTP_PORT"
   printf '"link":%s,"linkPort":%s,"secret":%s,"stateDir":%s,"logPath":%s}\n' \
-    "$([[ "$LINK" == on ]] && printf true || printf false)" "$LINK_PORT" "$(json_string "$SECRET")" \
-    "$(json_string "$STATE_DIR")" "$(json_string "$(log_file)")"
+    "$([[ "$LINK" == on ]] && printf true || printf false)" "$LINK_PORT" "$(quoted_string "$SECRET" secret)" \
+    "$(quoted_string "$STATE_DIR" state_dir)" "$(quoted_string "$(log_file)" log_path)"
 }
 
 cmd_env() {

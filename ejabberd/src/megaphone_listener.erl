@@ -275,9 +275,7 @@ deny(Reason, State) ->
     Control = {denied, Reason},
     ?WARNING_MSG("Megaphone link ~ts: handshake refused: ~ts",
                  [State#state.peer, megaphone_codec:format_control(Control)]),
-    _ = send_control(Control, State),
-    gen_tcp:close(State#state.socket),
-    {stop, {shutdown, Reason}, State}.
+    last_word(Control, Reason, State).
 
 %%%===================================================================
 %%% Frames
@@ -427,6 +425,11 @@ bye(Reason, State) ->
     ?WARNING_MSG("Megaphone link ~ts: closing: ~ts (~B session(s))",
                  [State#state.peer, megaphone_codec:format_control(Control),
                   maps:size(State#state.sessions)]),
+    last_word(Control, Reason, State).
+
+%% Spec "Ending the link": the last frame says why, then the socket closes.
+-spec last_word(megaphone_codec:control(), term(), state()) -> result().
+last_word(Control, Reason, State) ->
     _ = send_control(Control, State),
     gen_tcp:close(State#state.socket),
     {stop, {shutdown, Reason}, State}.

@@ -1,7 +1,7 @@
 // The link against the real ejabberd (started once per run by test/setup):
 // sessions multiplexed over one TCP connection, logging in, chatting, and the
 // failure paths of docs/link-protocol.md. No HTTP here.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Link, type LinkOptions } from '../../lib/link/link.js'
 import { ErrorCode } from '../../lib/errors.js'
 import { NS_FRAMING } from '../../lib/link/constants.js'
@@ -15,10 +15,25 @@ import { Writable } from 'node:stream'
 const ej = testEjabberd()
 const PASSWORD = 'secret-pw'
 
-function newLink (opts: Partial<LinkOptions> = {}): Link {
+function newLink (t: Test, opts: Partial<LinkOptions> = {}): Link {
   const link = new Link({ host: '127.0.0.1', port: ej.linkPort, secret: ej.secret, ...opts })
   link.start()
+  t.teardown(async () => await link.close())
   return link
+}
+
+/** A link that is up, closed when the test ends. */
+async function readyLink (t: Test, opts: Partial<LinkOptions> = {}): Promise<Link> {
+  const link = newLink(t, opts)
+  await link.waitReady(10_000)
+  return link
+}
+
+/** A ready link that goes through a fault proxy, both closed when the test ends. */
+async function proxiedLink (t: Test, opts: Partial<LinkOptions> = {}): Promise<{ link: Link, proxy: FaultProxy }> {
+  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
+  t.teardown(async () => await proxy.close())
+  return { link: await readyLink(t, { port: proxy.port, ...opts }), proxy }
 }
 
 async function loginAll (link: Link, users: string[]): Promise<LinkXmppClient[]> {
@@ -29,13 +44,15 @@ async function loginAll (link: Link, users: string[]): Promise<LinkXmppClient[]>
   }))
 }
 
+/** Registers `${prefix}1` … `${prefix}${count}` and logs them all in on `link`. */
+async function usersOnline (link: Link, prefix: string, count: number): Promise<LinkXmppClient[]> {
+  return await loginAll(link, await registerUsers(prefix, count, PASSWORD))
+}
+
 t.test('two users log in over one link and exchange presence and a UTF-8 message (RFC 6120, RFC 7395 framing)', async (t) => {
   const prefix = 'lk2u'
-  await registerUsers(prefix, 2, PASSWORD)
-  const link = newLink()
-  t.teardown(() => link.close())
-  await link.waitReady(10_000)
-  const [alice, bob] = await loginAll(link, [`${prefix}1`, `${prefix}2`]) as [LinkXmppClient, LinkXmppClient]
+  const link = await readyLink(t)
+  const [alice, bob] = await usersOnline(link, prefix, 2) as [LinkXmppClient, LinkXmppClient]
   t.equal(link.sessionCount, 2)
   t.equal(await sessionsWithPrefix(prefix), 2, 'ejabberd sees both sessions')
 
@@ -59,11 +76,8 @@ t.test('500 sessions on one link each send 10 messages: each delivered exactly o
   const prefix = 'lk500u'
   const N = 500
   const PER = 10
-  await registerUsers(prefix, N, PASSWORD)
-  const link = newLink()
-  t.teardown(() => link.close())
-  await link.waitReady(10_000)
-  const users = Array.from({ length: N }, (_, i) => `${prefix}${i + 1}`)
+  const users = await registerUsers(prefix, N, PASSWORD)
+  const link = await readyLink(t)
   // Log in in batches so the test measures correctness, not connect storms.
   const clients: LinkXmppClient[] = []
   for (let i = 0; i < N; i += 100) clients.push(...await loginAll(link, users.slice(i, i + 100)))
@@ -101,9 +115,7 @@ t.test('500 sessions on one link each send 10 messages: each delivered exactly o
 t.test('ejabberd sees the browser\'s address from open, not Megaphone\'s (Sessions)', async (t) => {
   const prefix = 'lkip'
   await registerUsers(prefix, 2, PASSWORD)
-  const link = newLink()
-  t.teardown(() => link.close())
-  await link.waitReady(10_000)
+  const link = await readyLink(t)
   const v4 = new LinkXmppClient(link, '203.0.113.9', 4242)
   const v6 = new LinkXmppClient(link, '2001:db8::7', 443)
   await v4.login(`${prefix}1`, PASSWORD, ej.domain, 'v4')
@@ -117,12 +129,10 @@ t.test('ejabberd sees the browser\'s address from open, not Megaphone\'s (Sessio
 
 t.test('GET /health answers 200 with the link ready and counts its sessions', async (t) => {
   const prefix = 'lkhl'
-  await registerUsers(prefix, 1, PASSWORD)
-  const link = newLink()
+  const link = await readyLink(t)
   const app = await buildApp({ link })
-  t.teardown(async () => { await app.close(); await link.close() })
-  await link.waitReady(10_000)
-  const [c] = await loginAll(link, [`${prefix}1`])
+  t.teardown(async () => await app.close())
+  const [c] = await usersOnline(link, prefix, 1)
   const res = await app.inject('/health')
   t.equal(res.statusCode, 200)
   t.same(res.json(), { status: 'ok', link: 'ready', sessions: 1, saturated: false })
@@ -133,8 +143,7 @@ t.test('a wrong secret is refused with bad-secret, logged on both sides, and no 
   const lines: string[] = []
   const sink = new Writable({ write (chunk, _enc, cb) { lines.push(String(chunk)); cb() } })
   const logger = pino({ level: 'info' }, sink)
-  const link = newLink({ secret: 'not-the-secret', reconnectMinDelayMs: 5_000, reconnectMaxDelayMs: 5_000, logger })
-  t.teardown(() => link.close())
+  const link = newLink(t, { secret: 'not-the-secret', reconnectMinDelayMs: 5_000, reconnectMaxDelayMs: 5_000, logger })
   const [reason] = await new Promise<unknown[]>((resolve) => link.once('denied', (...args) => resolve(args)))
   t.equal(reason, 'bad-secret')
   t.not(link.status, 'ready')
@@ -147,9 +156,8 @@ t.test('a wrong secret is refused with bad-secret, logged on both sides, and no 
 })
 
 t.test('opening a session while the link is down fails at once with LINK_DOWN', async (t) => {
-  const link = new Link({ host: '127.0.0.1', port: 1, secret: ej.secret, reconnectMinDelayMs: 60_000 })
-  link.start()
-  t.teardown(() => link.close())
+  // Nothing listens on port 1 of loopback.
+  const link = newLink(t, { port: 1, reconnectMinDelayMs: 60_000 })
   const started = Date.now()
   t.throws(() => new LinkXmppClient(link), { code: ErrorCode.LINK_DOWN })
   t.ok(Date.now() - started < 100, 'no waiting')
@@ -157,12 +165,8 @@ t.test('opening a session while the link is down fails at once with LINK_DOWN', 
 
 t.test('a malformed frame from Megaphone resets the link; ejabberd says why and the link comes back', async (t) => {
   const prefix = 'lkmf'
-  await registerUsers(prefix, 1, PASSWORD)
-  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
-  const link = newLink({ port: proxy.port })
-  t.teardown(async () => { await link.close(); await proxy.close() })
-  await link.waitReady(10_000)
-  const [client] = await loginAll(link, [`${prefix}1`])
+  const { link, proxy } = await proxiedLink(t)
+  const [client] = await usersOnline(link, prefix, 1)
   const down = new Promise<string>((resolve) => link.once('down', resolve))
   proxy.injectToServer('00000000x1|00000000000000000001|garbage')
   t.match(await down, /bye malformed-frame bad-length/, 'ejabberd named the fault before closing')
@@ -176,10 +180,7 @@ t.test('a malformed frame from Megaphone resets the link; ejabberd says why and 
 })
 
 t.test('a malformed frame from ejabberd resets the link and it comes back', async (t) => {
-  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
-  const link = newLink({ port: proxy.port })
-  t.teardown(async () => { await link.close(); await proxy.close() })
-  await link.waitReady(10_000)
+  const { link, proxy } = await proxiedLink(t)
   const down = new Promise<string>((resolve) => link.once('down', resolve))
   proxy.injectToClient('0000000032|0000000000000000000x|')
   t.equal(await down, 'malformed-frame')
@@ -190,12 +191,8 @@ t.test('a malformed frame from ejabberd resets the link and it comes back', asyn
 t.test('killing the link drops every session in ejabberd and Megaphone reconnects', async (t) => {
   const prefix = 'lkcut'
   const N = 20
-  await registerUsers(prefix, N, PASSWORD)
-  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
-  const link = newLink({ port: proxy.port })
-  t.teardown(async () => { await link.close(); await proxy.close() })
-  await link.waitReady(10_000)
-  const clients = await loginAll(link, Array.from({ length: N }, (_, i) => `${prefix}${i + 1}`))
+  const { link, proxy } = await proxiedLink(t)
+  const clients = await usersOnline(link, prefix, N)
   t.equal(await sessionsWithPrefix(prefix), N)
   proxy.cut()
   const reasons = await Promise.all(clients.map(async (c) => await c.waitClosed()))
@@ -207,10 +204,7 @@ t.test('killing the link drops every session in ejabberd and Megaphone reconnect
 })
 
 t.test('a silent link is noticed by the heartbeat within seconds (docs/link-protocol.md Heartbeat)', async (t) => {
-  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
-  const link = newLink({ port: proxy.port, heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1_000 })
-  t.teardown(async () => { await link.close(); await proxy.close() })
-  await link.waitReady(10_000)
+  const { link, proxy } = await proxiedLink(t, { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1_000 })
   const started = Date.now()
   const down = new Promise<string>((resolve) => link.once('down', resolve))
   proxy.setBlackhole(true)
@@ -223,11 +217,8 @@ t.test('a silent link is noticed by the heartbeat within seconds (docs/link-prot
 
 t.test('one session sending malformed XML ends only that session, with a stream error', async (t) => {
   const prefix = 'lkbad'
-  await registerUsers(prefix, 3, PASSWORD)
-  const link = newLink()
-  t.teardown(() => link.close())
-  await link.waitReady(10_000)
-  const [bad, alice, bob] = await loginAll(link, [`${prefix}1`, `${prefix}2`, `${prefix}3`]) as [LinkXmppClient, LinkXmppClient, LinkXmppClient]
+  const link = await readyLink(t)
+  const [bad, alice, bob] = await usersOnline(link, prefix, 3) as [LinkXmppClient, LinkXmppClient, LinkXmppClient]
   bad.send("<message xmlns='jabber:client' to='x@localhost'><body>unclosed</message>")
   const error = await bad.wait((el) => el.name === 'stream:error', 10_000, 'stream error')
   t.ok(error.getChild('not-well-formed'), 'not-well-formed stream error')
@@ -242,11 +233,8 @@ t.test('one session sending malformed XML ends only that session, with a stream 
 
 t.test('a crashed session in ejabberd costs only itself: the link and other sessions go on', async (t) => {
   const prefix = 'lkcr'
-  await registerUsers(prefix, 3, PASSWORD)
-  const link = newLink()
-  t.teardown(() => link.close())
-  await link.waitReady(10_000)
-  const [victim, alice, bob] = await loginAll(link, [`${prefix}1`, `${prefix}2`, `${prefix}3`]) as [LinkXmppClient, LinkXmppClient, LinkXmppClient]
+  const link = await readyLink(t)
+  const [victim, alice, bob] = await usersOnline(link, prefix, 3) as [LinkXmppClient, LinkXmppClient, LinkXmppClient]
   await evalErlang(`exit(ejabberd_sm:get_session_pid(<<"${prefix}1">>, <<"${ej.domain}">>, <<"link">>), kill).`)
   t.equal(await victim.waitClosed(), 'shutdown', 'its connection ID is closed with shutdown')
   t.equal(link.status, 'ready', 'the link stays up')
@@ -260,9 +248,7 @@ t.test('a crashed session in ejabberd costs only itself: the link and other sess
 t.test('a stream restart reopens the stream on the same connection ID (RFC 7395 3.3.3)', async (t) => {
   const prefix = 'lkrs'
   await registerUsers(prefix, 1, PASSWORD)
-  const link = newLink()
-  t.teardown(() => link.close())
-  await link.waitReady(10_000)
+  const link = await readyLink(t)
   const c = new LinkXmppClient(link)
   const jid = await c.login(`${prefix}1`, PASSWORD, ej.domain, 'restart')
   t.equal(jid, `${prefix}1@${ej.domain}/restart`)
@@ -277,12 +263,8 @@ t.test('a stream restart reopens the stream on the same connection ID (RFC 7395 
 t.test('when the link write buffer fills, send reports it and drain follows (backpressure)', async (t) => {
   const prefix = 'lkbp'
   const N = 32
-  await registerUsers(prefix, N, PASSWORD)
-  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
-  const link = newLink({ port: proxy.port, writeHighWaterMarkBytes: 64 * 1024, heartbeatTimeoutMs: 60_000 })
-  t.teardown(async () => { await link.close(); await proxy.close() })
-  await link.waitReady(10_000)
-  const clients = await loginAll(link, Array.from({ length: N }, (_, i) => `${prefix}${i + 1}`))
+  const { link, proxy } = await proxiedLink(t, { writeHighWaterMarkBytes: 64 * 1024, heartbeatTimeoutMs: 60_000 })
+  const clients = await usersOnline(link, prefix, N)
   proxy.pauseClientReads()
   const saturated = new Promise<void>((resolve) => link.once('saturated', resolve))
   // Spread over many sessions: each stays far below the listener's per-session
