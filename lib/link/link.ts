@@ -12,6 +12,7 @@ import { createHmac } from 'node:crypto'
 import net from 'node:net'
 import type { BaseLogger } from 'pino'
 import { ErrorCode, FrameError, MegaphoneError } from '../errors.js'
+import { backoffDelayMs } from './backoff.js'
 import { FrameDecoder, encodeFrame } from './codec.js'
 import { formatControl, parseControl, type ControlMessage } from './control.js'
 import {
@@ -379,11 +380,8 @@ export class Link extends EventEmitter {
     this.#reconnectTimer = setTimeout(() => this.#connect(), delayMs)
   }
 
-  /** Capped exponential backoff with jitter (half to full delay), so many front ends do not reconnect in step. */
   #backoffMs (): number {
-    const base = Math.min(this.#opts.reconnectMaxDelayMs, this.#opts.reconnectMinDelayMs * 2 ** Math.min(this.#attempt, 30))
-    this.#attempt++
-    return Math.round(base / 2 + Math.random() * base / 2)
+    return backoffDelayMs(this.#attempt++, this.#opts.reconnectMinDelayMs, this.#opts.reconnectMaxDelayMs)
   }
 
   #dropSessions (reason: string): void {

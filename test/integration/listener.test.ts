@@ -3,7 +3,9 @@
 // that gets the protocol wrong, and that it stays up for everyone else.
 import t, { type Test } from 'tap'
 import { RawLink } from '../helpers/raw-link.js'
-import { testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { testEjabberd, waitFor, registerUsers } from '../helpers/ejabberd.js'
+import { Link } from '../../lib/link/link.js'
+import { LinkXmppClient, message } from '../helpers/link-xmpp-client.js'
 import { NS_FRAMING } from '../../lib/link/constants.js'
 
 const ej = testEjabberd()
@@ -123,4 +125,38 @@ t.test('a front end that goes silent, or never authenticates, is dropped within 
   t.equal(handshake, 'bye handshake-timeout')
   const elapsed = Date.now() - started
   t.ok(elapsed >= 14_000 && elapsed < 20_000, `dropped after ${elapsed} ms (timeout 15000 ms)`)
+})
+
+t.test('random bytes on 40 links, before and after the handshake, end only those links', async (t) => {
+  const prefix = 'lsjunk'
+  const users = await registerUsers(prefix, 2, 'pw')
+  const link = new Link({ host: '127.0.0.1', port: ej.linkPort, secret: ej.secret })
+  link.start()
+  t.teardown(async () => await link.close())
+  await link.waitReady(10_000)
+  const [alice, bob] = [new LinkXmppClient(link), new LinkXmppClient(link)]
+  await Promise.all([alice.login(users[0]!, 'pw', ej.domain), bob.login(users[1]!, 'pw', ej.domain)])
+
+  // A fixed seed, so a failure can be replayed.
+  let seed = 424242
+  const rnd = (): number => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 2 ** 32 }
+  const junk = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(rnd() * 256)))
+  const digits = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => 0x30 + Math.floor(rnd() * 10)))
+  const outcomes = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+    const raw = await RawLink.connect(ej.linkPort)
+    t.teardown(() => raw.destroy())
+    if (i % 2 === 1) await raw.handshake(ej.secret)
+    // Digits make headers that parse for a while before failing; the rest is noise.
+    raw.socket.write(i % 4 < 2 ? junk(64 + i * 10) : Buffer.concat([digits(10), Buffer.from('|'), junk(40)]))
+    await raw.waitClosed(20_000)
+    return raw.frames.map((f) => f.content.toString()).filter((c) => /^(bye|denied) /.test(c))[0] ?? 'closed'
+  }))
+  t.equal(outcomes.length, 40, 'every junk link was closed by the listener')
+  t.ok(outcomes.every((o) => /^(bye|denied) [a-z-]+( [a-z-]+)?$|^closed$/.test(o)), `each said why: ${[...new Set(outcomes)].join(', ')}`)
+
+  t.equal(link.status, 'ready', 'the good link is untouched')
+  alice.send(message(`${users[1]!}@${ej.domain}`, 'after the storm', 'j1'))
+  const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'j1')
+  t.equal(got.getChildText('body'), 'after the storm', 'its sessions still chat')
+  await Promise.all([alice.logout(), bob.logout()])
 })

@@ -138,3 +138,25 @@ t.test('the encoder rejects connection IDs it cannot represent', async (t) => {
   t.throws(() => encodeFrame(Number.MAX_SAFE_INTEGER + 2, ''))
   t.type(new MegaphoneError(ErrorCode.LINK_DOWN, 'x'), Error)
 })
+
+t.test('random bytes never crash the decoder: frames or a FrameError, nothing else', async (t) => {
+  const rnd = prng(7)
+  let rejected = 0
+  for (let trial = 0; trial < 500; trial++) {
+    const decoder = new FrameDecoder(4096)
+    // Half the trials start with a valid header, so garbage also lands in bodies.
+    const head = trial % 2 === 0 ? encodeFrame(1, 'ok') : Buffer.alloc(0)
+    const junk = Buffer.alloc(1 + Math.floor(rnd() * 200))
+    for (let i = 0; i < junk.length; i++) junk[i] = trial % 3 === 0 ? 0x30 + Math.floor(rnd() * 10) : Math.floor(rnd() * 256)
+    try {
+      decoder.push(Buffer.concat([head, junk]))
+    } catch (err) {
+      if (!(err instanceof FrameError)) {
+        t.fail(`trial ${trial} threw ${String(err)}`)
+        return
+      }
+      rejected++
+    }
+  }
+  t.ok(rejected > 0, `${rejected} of 500 junk streams rejected with a FrameError`)
+})
