@@ -22,6 +22,8 @@ export const ErrorCode = {
   LINK_DOWN: 'MEGAPHONE_ERR_LINK_DOWN',
   /** The link's write buffer is over its hard bound: the caller ignored backpressure. */
   LINK_SATURATED: 'MEGAPHONE_ERR_LINK_SATURATED',
+  /** A session wrote to a connection ID that is no longer open (ejabberd or the link ended it). */
+  LINK_SESSION_CLOSED: 'MEGAPHONE_ERR_LINK_SESSION_CLOSED',
   /** The link was closed for good by its owner. */
   LINK_CLOSED: 'MEGAPHONE_ERR_LINK_CLOSED',
   /** ejabberd refused the handshake (wrong secret, version). */

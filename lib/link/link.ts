@@ -148,12 +148,13 @@ export class Link extends EventEmitter {
   /**
    * Sends one frame of session content. Returns false when the link is now
    * saturated: the caller should stop reading its client until 'drain'.
-   * Throws LINK_DOWN, LINK_FRAME_TOO_LARGE, or LINK_SATURATED past the hard bound.
+   * Throws LINK_DOWN, LINK_SESSION_CLOSED, LINK_FRAME_TOO_LARGE, or
+   * LINK_SATURATED past the hard bound.
    */
   send (id: number, content: Buffer | string): boolean {
     this.#assertReady()
     if (!this.#sessions.has(id)) {
-      throw new MegaphoneError(ErrorCode.LINK_DOWN, `connection ${id} is not open on the link`)
+      throw new MegaphoneError(ErrorCode.LINK_SESSION_CLOSED, `connection ${id} is not open on the link`)
     }
     return this.#write(encodeFrame(id, content, this.#peerMaxFrameBytes))
   }

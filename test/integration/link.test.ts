@@ -155,6 +155,16 @@ t.test('a wrong secret is refused with bad-secret, logged on both sides, and no 
   t.notMatch(lines.join(''), /not-the-secret/, 'the secret never reaches the log')
 })
 
+t.test('writing to a connection ID ejabberd has closed fails with LINK_SESSION_CLOSED', async (t) => {
+  const prefix = 'lkwc'
+  const link = await readyLink(t)
+  const [c] = await usersOnline(link, prefix, 1)
+  c!.send(`<close xmlns='${NS_FRAMING}'/>`)
+  t.equal(await c!.waitClosed(), 'normal')
+  t.throws(() => c!.send('<presence/>'), { code: ErrorCode.LINK_SESSION_CLOSED })
+  t.equal(link.status, 'ready', 'the link is unaffected')
+})
+
 t.test('opening a session while the link is down fails at once with LINK_DOWN', async (t) => {
   // Nothing listens on port 1 of loopback.
   const link = newLink(t, { port: 1, reconnectMinDelayMs: 60_000 })
@@ -263,7 +273,7 @@ t.test('a stream restart reopens the stream on the same connection ID (RFC 7395 
 t.test('when the link write buffer fills, send reports it and drain follows (backpressure)', async (t) => {
   const prefix = 'lkbp'
   const N = 32
-  const { link, proxy } = await proxiedLink(t, { writeHighWaterMarkBytes: 64 * 1024, heartbeatTimeoutMs: 60_000 })
+  const { link, proxy } = await proxiedLink(t, { writeHighWaterMarkBytes: 64 * 1024, maxWriteBufferBytes: 1 << 20, heartbeatTimeoutMs: 60_000 })
   const clients = await usersOnline(link, prefix, N)
   proxy.pauseClientReads()
   const saturated = new Promise<void>((resolve) => link.once('saturated', resolve))
@@ -283,6 +293,10 @@ t.test('when the link write buffer fills, send reports it and drain follows (bac
   t.notOk(accepted, `send returned false after ${sent} frames of 16 KiB`)
   await saturated
   t.ok(link.saturated, 'the link reports saturation')
+  // A caller that ignores saturation meets the hard bound, not unbounded buffering.
+  t.throws(() => {
+    for (let i = 0; i < 200; i++) clients[i % N]!.send(`<presence xmlns='jabber:client' type='unavailable'><status>${filler}</status></presence>`)
+  }, { code: ErrorCode.LINK_SATURATED }, 'sending past the bound fails with LINK_SATURATED')
   const drained = new Promise<void>((resolve) => link.once('drain', resolve))
   proxy.resumeClientReads()
   await drained
