@@ -220,7 +220,8 @@ t.test('a silent link is noticed by the heartbeat within seconds (docs/link-prot
   proxy.setBlackhole(true)
   t.equal(await down, 'heartbeat-timeout')
   const elapsed = Date.now() - started
-  t.ok(elapsed >= 1_000 && elapsed < 3_000, `noticed after ${elapsed} ms`)
+  // The last pong may have arrived up to one ping interval (200 ms) before the cut.
+  t.ok(elapsed >= 750 && elapsed < 3_000, `noticed after ${elapsed} ms`)
   proxy.setBlackhole(false)
   await link.waitReady(10_000)
 })
