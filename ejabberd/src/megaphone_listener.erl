@@ -208,11 +208,8 @@ start_handshake(#state{socket = Socket, opts = Opts} = State) ->
                                  last_recv_ms = now_ms(),
                                  timer = erlang:start_timer(
                                            HeartbeatMs, self(), handshake)},
-            case send_control({challenge, ?MEGAPHONE_PROTOCOL_VERSION, Nonce},
-                              State1) of
-                ok -> activate({ok, State1});
-                {error, Why} -> {stop, {shutdown, Why}, State1}
-            end;
+            activate(tell({challenge, ?MEGAPHONE_PROTOCOL_VERSION, Nonce},
+                          State1));
         {error, Why} ->
             {stop, {shutdown, Why}, State}
     end.
@@ -306,10 +303,7 @@ frame({ConnId, Content}, #state{sessions = Sessions} = State) ->
             %% Spec "Sessions": unknown IDs are answered, the link stays up.
             ?DEBUG("Megaphone link ~ts: frame for unknown connection ~B",
                    [State#state.peer, ConnId]),
-            case send_control({close, ConnId, unknown_id}, State) of
-                ok -> {ok, State};
-                {error, Why} -> {stop, {shutdown, Why}, State}
-            end
+            tell({close, ConnId, unknown_id}, State)
     end.
 
 %% Control messages once the link is ready (spec "Sessions", "Heartbeat").
@@ -334,10 +328,7 @@ control({close, ConnId, Reason}, #state{sessions = Sessions} = State) ->
             {ok, State}
     end;
 control({ping, N}, State) ->
-    case send_control({pong, N}, State) of
-        ok -> {ok, State};
-        {error, Why} -> {stop, {shutdown, Why}, State}
-    end;
+    tell({pong, N}, State);
 control({pong, _N}, State) ->
     {ok, State};
 control({bye, Reason}, State) ->
@@ -370,10 +361,7 @@ open_session(ConnId, Peer, #state{opts = Opts} = State) ->
         Error ->
             ?WARNING_MSG("Megaphone link ~ts: connection ~B: failed to start "
                          "session: ~p", [State#state.peer, ConnId, Error]),
-            case send_control({close, ConnId, open_failed}, State) of
-                ok -> {ok, State};
-                {error, Why} -> {stop, {shutdown, Why}, State}
-            end
+            tell({close, ConnId, open_failed}, State)
     end.
 
 %% A session process ended. `normal` means it sent its own `close <id>`.
@@ -391,10 +379,7 @@ session_ended(Pid, Reason, #state{conn_ids = ConnIds} = State) ->
                     ?ERROR_MSG("Megaphone link ~ts: connection ~B: session "
                                "process failed: ~p",
                                [State#state.peer, ConnId, Reason]),
-                    case send_control({close, ConnId, shutdown}, State1) of
-                        ok -> {ok, State1};
-                        {error, Why} -> {stop, {shutdown, Why}, State1}
-                    end
+                    tell({close, ConnId, shutdown}, State1)
             end;
         error ->
             %% Closed by the front end, or failed to start.
@@ -442,6 +427,14 @@ send_control(Control, #state{socket = Socket}) ->
     gen_tcp:send(Socket,
                  megaphone_codec:encode(?MEGAPHONE_CONTROL_ID,
                                         megaphone_codec:format_control(Control))).
+
+%% Sends a control message; a link that cannot be written to is over.
+-spec tell(megaphone_codec:control(), state()) -> result().
+tell(Control, State) ->
+    case send_control(Control, State) of
+        ok -> {ok, State};
+        {error, Why} -> {stop, {shutdown, Why}, State}
+    end.
 
 -spec activate(result()) -> result().
 activate({ok, #state{socket = Socket} = State}) ->
