@@ -481,6 +481,7 @@ cmd_start() {
       -pz "$MODULE_EBIN" \
       -mnesia dir "\"$spool\"" \
       -ejabberd log_rotate_size 10485760 log_rotate_count 1 \
+                log_burst_limit_count 100000 \
       -s ejabberd
   ) </dev/null >>"$(log_dir)/erl.out" 2>&1 9>&- &
   pid=$!
