@@ -1,17 +1,48 @@
 // The Fastify application as a plugin that never listens: lib/server.ts
 // listens, tests use inject() or port 0.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Config } from './config.js'
 import type { Link } from './link/link.js'
+import { Registry } from './bosh/registry.js'
+import type { Clock } from './bosh/clock.js'
 import health from '../routes/health.js'
+import httpBind from '../routes/http-bind.js'
+// import client from '../routes/client.js'  (chat page: being written)
 
 export interface AppOptions {
   link: Link
+  config: Pick<Config, 'http' | 'bosh' | 'client'>
   /** The process's one pino logger; none in tests unless given. */
   loggerInstance?: FastifyBaseLogger
+  /** For tests that drive BOSH timing. */
+  clock?: Clock
 }
 
-export async function buildApp ({ link, loggerInstance }: AppOptions): Promise<FastifyInstance> {
-  const app = loggerInstance === undefined ? Fastify({ logger: false }) : Fastify({ loggerInstance })
-  await app.register(health, { link })
-  return app
+export interface App extends FastifyInstance {
+  bosh: Registry
+}
+
+export async function buildApp ({ link, config, loggerInstance, clock }: AppOptions): Promise<App> {
+  const app = Fastify({
+    ...(loggerInstance === undefined ? { logger: false } : { loggerInstance }),
+    trustProxy: config.http.trustProxy,
+    // Held requests last up to `wait`; keep idle keep-alive sockets a little longer than that.
+    keepAliveTimeout: (config.bosh.maxWaitSeconds + 15) * 1000,
+    requestTimeout: (config.bosh.maxWaitSeconds + 30) * 1000,
+    forceCloseConnections: 'idle'
+  })
+  const registry = new Registry({ upstream: link, log: app.log.child({ component: 'bosh' }), clock, ...config.bosh })
+  app.decorate('bosh', registry)
+  // Answer every held request (system-shutdown) before the server waits for them to finish.
+  app.addHook('preClose', async () => { registry.shutdown() })
+
+  await app.register(health, { link, registry })
+  await app.register(httpBind, {
+    registry,
+    path: config.bosh.path,
+    maxBodyBytes: config.bosh.maxBodyBytes,
+    corsOrigins: config.bosh.corsOrigins
+  })
+  // if (config.client.enabled) await app.register(client, { boshPath: config.bosh.path })
+  return app as unknown as App
 }

@@ -34,11 +34,43 @@ export interface HttpConfig {
   host: string
   /** Its port. Default 5280. */
   port: number
+  /** Take the client's address from X-Forwarded-For (behind a trusted load balancer only). Default false. */
+  trustProxy: boolean
+}
+
+export interface BoshConfig {
+  /** URL path of the BOSH endpoint. Default /http-bind. */
+  path: string
+  /** XMPP domains served (the `to` of session creation); any other gets host-unknown. Default ["localhost"]. */
+  domains: string[]
+  /** Longest `wait` granted to a client (s). Default 60. */
+  maxWaitSeconds: number
+  /** Most requests held per session; clients get `requests` = hold + 1. Default 1. */
+  maxHold: number
+  /** Advertised `inactivity`: a session with no request open this long ends (s). Default 60. */
+  inactivitySeconds: number
+  /** Longest `pause` a client may ask for (s). Default 120. */
+  maxPauseSeconds: number
+  /** Advertised `polling`: shortest interval between empty requests of a polling (hold 0) session (s). Default 2. */
+  pollingSeconds: number
+  /** Largest request body (bytes); larger gets HTTP 413. Default 262144. */
+  maxBodyBytes: number
+  /** Sessions at once; creation beyond it gets policy-violation. Default 1000000. */
+  maxSessions: number
+  /** Origins allowed by CORS, or ["*"] for any. Default ["*"]. */
+  corsOrigins: string[]
+}
+
+export interface ClientConfig {
+  /** Serve the browser chat page at / (same origin as BOSH). Default true. */
+  enabled: boolean
 }
 
 export interface Config {
   http: HttpConfig
   link: LinkConfig
+  bosh: BoshConfig
+  client: ClientConfig
   /** pino level: fatal, error, warn, info, debug, trace or silent. Default info. */
   logLevel: string
 }
@@ -57,14 +89,21 @@ const LINK_NUMBERS = {
   reconnectMaxDelayMs: { env: 'MEGAPHONE_LINK_RECONNECT_MAX_DELAY_MS', default: 10_000, min: 1, max: 3_600_000 }
 } as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
 
+const BOSH_NUMBERS = {
+  maxWaitSeconds: { env: 'MEGAPHONE_BOSH_MAX_WAIT_SECONDS', default: 60, min: 1, max: 3600 },
+  maxHold: { env: 'MEGAPHONE_BOSH_MAX_HOLD', default: 1, min: 0, max: 10 },
+  inactivitySeconds: { env: 'MEGAPHONE_BOSH_INACTIVITY_SECONDS', default: 60, min: 1, max: 3600 },
+  maxPauseSeconds: { env: 'MEGAPHONE_BOSH_MAX_PAUSE_SECONDS', default: 120, min: 0, max: 3600 },
+  pollingSeconds: { env: 'MEGAPHONE_BOSH_POLLING_SECONDS', default: 2, min: 0, max: 60 },
+  maxBodyBytes: { env: 'MEGAPHONE_BOSH_MAX_BODY_BYTES', default: 262_144, min: 1024, max: 64 << 20 },
+  maxSessions: { env: 'MEGAPHONE_BOSH_MAX_SESSIONS', default: 1_000_000, min: 1, max: 100_000_000 }
+} as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
+
 export function loadConfig (env: Env = process.env): Readonly<Config> {
   const file = env.MEGAPHONE_CONFIG === undefined ? {} : readConfigFile(env.MEGAPHONE_CONFIG)
   const fileLink = isObject(file.link) ? file.link : {}
 
-  const numbers = Object.fromEntries(Object.entries(LINK_NUMBERS).map(([key, spec]) => {
-    const raw = env[spec.env] ?? fileLink[key]
-    return [key, raw === undefined ? spec.default : integer(`link.${key} (${spec.env})`, raw, spec.min, spec.max)]
-  })) as Record<keyof typeof LINK_NUMBERS, number>
+  const numbers = numberTable('link', LINK_NUMBERS, env, fileLink)
 
   const host = env.MEGAPHONE_LINK_HOST ?? fileLink.host ?? '127.0.0.1'
   if (typeof host !== 'string' || host === '') invalid('link.host (MEGAPHONE_LINK_HOST) must be a host name or address')
@@ -99,7 +138,51 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
     invalid(`logLevel (MEGAPHONE_LOG_LEVEL) must be one of ${LOG_LEVELS.join(', ')}`)
   }
 
-  return deepFreeze({ http: { host: httpHost, port: httpPort }, link: { host, secret, ...numbers }, logLevel })
+  const trustProxy = boolean('http.trustProxy (MEGAPHONE_HTTP_TRUST_PROXY)', env.MEGAPHONE_HTTP_TRUST_PROXY ?? fileHttp.trustProxy, false)
+
+  const fileBosh = isObject(file.bosh) ? file.bosh : {}
+  const boshNumbers = numberTable('bosh', BOSH_NUMBERS, env, fileBosh)
+  const path = env.MEGAPHONE_BOSH_PATH ?? fileBosh.path ?? '/http-bind'
+  if (typeof path !== 'string' || !/^\/[\w\-./]*$/.test(path) || path === '/') invalid('bosh.path (MEGAPHONE_BOSH_PATH) must be a URL path such as /http-bind')
+  const domains = list('bosh.domains (MEGAPHONE_BOSH_DOMAINS)', env.MEGAPHONE_BOSH_DOMAINS ?? fileBosh.domains ?? ['localhost'])
+    .map((d) => d.toLowerCase())
+  if (domains.length === 0 || domains.some((d) => !/^[a-z0-9.-]+$/.test(d))) invalid('bosh.domains (MEGAPHONE_BOSH_DOMAINS) must list XMPP domain names, e.g. localhost,example.com')
+  const corsOrigins = list('bosh.corsOrigins (MEGAPHONE_CORS_ORIGINS)', env.MEGAPHONE_CORS_ORIGINS ?? fileBosh.corsOrigins ?? ['*'])
+  if (corsOrigins.some((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o))) invalid('bosh.corsOrigins (MEGAPHONE_CORS_ORIGINS) must be * or origins such as https://chat.example.com')
+
+  const fileClient = isObject(file.client) ? file.client : {}
+  const clientEnabled = boolean('client.enabled (MEGAPHONE_CLIENT_ENABLED)', env.MEGAPHONE_CLIENT_ENABLED ?? fileClient.enabled, true)
+
+  return deepFreeze({
+    http: { host: httpHost, port: httpPort, trustProxy },
+    link: { host, secret, ...numbers },
+    bosh: { path, domains, corsOrigins, ...boshNumbers },
+    client: { enabled: clientEnabled },
+    logLevel
+  })
+}
+
+type NumberSpec = Readonly<Record<string, { env: string, default: number, min: number, max: number }>>
+
+function numberTable<T extends NumberSpec> (section: string, table: T, env: Env, file: Record<string, unknown>): Record<keyof T, number> {
+  return Object.fromEntries(Object.entries(table).map(([key, spec]) => {
+    const raw = env[spec.env] ?? file[key]
+    return [key, raw === undefined ? spec.default : integer(`${section}.${key} (${spec.env})`, raw, spec.min, spec.max)]
+  })) as Record<keyof T, number>
+}
+
+/** A list: a JSON array of strings, or a comma-separated string. */
+function list (name: string, raw: unknown): string[] {
+  if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  if (Array.isArray(raw) && raw.every((s) => typeof s === 'string')) return raw.map((s) => s.trim())
+  invalid(`${name} must be a comma-separated string or an array of strings`)
+}
+
+function boolean (name: string, raw: unknown, fallback: boolean): boolean {
+  if (raw === undefined) return fallback
+  if (raw === true || raw === 'true' || raw === '1') return true
+  if (raw === false || raw === 'false' || raw === '0') return false
+  invalid(`${name} must be true or false, got ${JSON.stringify(raw)}`)
 }
 
 function readConfigFile (path: string): Record<string, unknown> {

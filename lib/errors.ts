@@ -28,6 +28,8 @@ export const ErrorCode = {
   LINK_CLOSED: 'MEGAPHONE_ERR_LINK_CLOSED',
   /** ejabberd refused the handshake (wrong secret, version). */
   LINK_DENIED: 'MEGAPHONE_ERR_LINK_DENIED',
+  /** A BOSH request broke XEP-0124/0206; carries the terminal binding condition. */
+  BOSH_TERMINAL: 'MEGAPHONE_ERR_BOSH_TERMINAL',
   /** A configuration value is missing or out of range. */
   CONFIG_INVALID: 'MEGAPHONE_ERR_CONFIG_INVALID'
 } as const
@@ -53,5 +55,39 @@ export class FrameError extends MegaphoneError {
     this.name = 'FrameError'
     this.reason = reason
     this.offset = offset
+  }
+}
+
+/** XEP-0124 17.2 terminal binding conditions (and XEP-0206 8.4). */
+export const BoshCondition = {
+  BAD_REQUEST: 'bad-request',
+  HOST_GONE: 'host-gone',
+  HOST_UNKNOWN: 'host-unknown',
+  IMPROPER_ADDRESSING: 'improper-addressing',
+  INTERNAL_SERVER_ERROR: 'internal-server-error',
+  ITEM_NOT_FOUND: 'item-not-found',
+  OTHER_REQUEST: 'other-request',
+  POLICY_VIOLATION: 'policy-violation',
+  REMOTE_CONNECTION_FAILED: 'remote-connection-failed',
+  REMOTE_STREAM_ERROR: 'remote-stream-error',
+  SEE_OTHER_URI: 'see-other-uri',
+  SYSTEM_SHUTDOWN: 'system-shutdown',
+  UNDEFINED_CONDITION: 'undefined-condition'
+} as const
+export type BoshCondition = (typeof BoshCondition)[keyof typeof BoshCondition]
+
+/**
+ * A request that ends in a terminal binding condition. `reason` is a short
+ * fixed phrase for logs (never built from client input), `message` may say more.
+ */
+export class BoshError extends MegaphoneError {
+  readonly condition: BoshCondition
+  readonly reason: string
+
+  constructor (condition: BoshCondition, reason: string, detail?: string) {
+    super(ErrorCode.BOSH_TERMINAL, detail === undefined ? `${condition}: ${reason}` : `${condition}: ${reason}: ${detail}`)
+    this.name = 'BoshError'
+    this.condition = condition
+    this.reason = reason
   }
 }

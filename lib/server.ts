@@ -17,7 +17,7 @@ try {
 
 const logger = pino({ level: config.logLevel })
 const link = new Link({ ...config.link, logger: logger.child({ component: 'link' }) })
-const app = await buildApp({ link, loggerInstance: logger })
+const app = await buildApp({ link, config, loggerInstance: logger })
 
 link.start()
 try {

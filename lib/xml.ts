@@ -1,5 +1,7 @@
-// The one place that imports the XML library (ltx), so it can be swapped.
+// The one place that imports XML libraries: ltx builds element trees (tests,
+// ejabberd's stream header), saxes checks untrusted request bodies strictly.
 import { Element, escapeXML, parse as ltxParse } from 'ltx'
+import { SaxesParser, type SaxesTagNS } from 'saxes'
 
 export { Element, escapeXML }
 
@@ -8,4 +10,119 @@ export function parseElement (text: string): Element {
   const el = ltxParse(text)
   if (!(el instanceof Element)) throw new Error('not an element')
   return el
+}
+
+/** A document's root, its attributes by qualified name, and each child element re-serialized on its own. */
+export interface SplitDocument {
+  name: string
+  uri: string
+  attrs: Record<string, string>
+  children: string[]
+}
+
+/** Why a document was refused; the message never quotes the document. */
+export class XmlRefusal extends Error {
+  readonly kind: 'malformed' | 'doctype'
+  constructor (kind: 'malformed' | 'doctype', message: string) {
+    super(message)
+    this.kind = kind
+  }
+}
+
+/**
+ * Parses a whole document strictly (XML 1.0 + namespaces): any well-formedness
+ * error, a DOCTYPE (so no entity declaration is ever read, let alone
+ * expanded), or content after the root throws an XmlRefusal. Text directly
+ * under the root, comments and processing instructions are dropped. Each child
+ * of the root comes back as a standalone string that carries the declarations
+ * of the root's namespace prefixes it uses; a child without `xmlns` keeps none,
+ * so the receiver applies its own default (jabber:client for XMPP).
+ */
+export function splitRoot (text: string): SplitDocument {
+  const parser = new SaxesParser({ xmlns: true, position: true })
+  let root: SaxesTagNS | null = null
+  const children: string[] = []
+  let depth = 0
+  let out = ''
+  /** Prefixes declared in the current child's subtree, innermost last. */
+  let declared: Array<Record<string, string>> = []
+  let usedRootPrefixes = new Set<string>()
+  let headEnd = 0
+
+  const fail = (kind: 'malformed' | 'doctype', what: string): never => {
+    throw new XmlRefusal(kind, `${what} at line ${parser.line}, column ${parser.column}`)
+  }
+  const isDeclared = (prefix: string): boolean => declared.some((d) => prefix in d)
+
+  parser.on('error', (err) => fail('malformed', err.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '').slice(0, 120)))
+  parser.on('doctype', () => fail('doctype', 'DOCTYPE refused'))
+  parser.on('opentag', (tag) => {
+    if (root === null) {
+      root = tag
+      return
+    }
+    depth++
+    if (depth === 1) {
+      out = ''
+      declared = []
+      usedRootPrefixes = new Set()
+    }
+    const ns = tag.ns ?? {}
+    declared.push(ns)
+    if (tag.prefix !== '' && !isDeclared(tag.prefix)) usedRootPrefixes.add(tag.prefix)
+    out += `<${tag.name}`
+    for (const attr of Object.values(tag.attributes)) {
+      if (attr.prefix !== '' && attr.prefix !== 'xmlns' && attr.prefix !== 'xml' && !isDeclared(attr.prefix)) {
+        usedRootPrefixes.add(attr.prefix)
+      }
+      out += ` ${attr.name}="${escapeAttr(attr.value)}"`
+    }
+    if (depth === 1) headEnd = out.length
+    out += tag.isSelfClosing ? '/>' : '>'
+    if (tag.isSelfClosing) close()
+  })
+  parser.on('closetag', (tag) => {
+    if (depth === 0) return
+    if (!tag.isSelfClosing) {
+      out += `</${tag.name}>`
+      close()
+    }
+  })
+  const onText = (text: string): void => { if (depth > 0) out += escapeText(text) }
+  parser.on('text', onText)
+  parser.on('cdata', onText)
+
+  function close (): void {
+    declared.pop()
+    depth--
+    if (depth > 0) return
+    // The root's prefix declarations that the child relies on go onto the child.
+    const rootNs = (root as SaxesTagNS | null)?.ns ?? {}
+    let decls = ''
+    for (const prefix of usedRootPrefixes) {
+      const uri = rootNs[prefix]
+      if (uri !== undefined) decls += ` xmlns:${prefix}="${escapeAttr(uri)}"`
+    }
+    children.push(decls === '' ? out : out.slice(0, headEnd) + decls + out.slice(headEnd))
+    out = ''
+  }
+
+  parser.write(text).close()
+  if (root === null) fail('malformed', 'no root element')
+  const r = root as unknown as SaxesTagNS
+  const attrs: Record<string, string> = {}
+  for (const attr of Object.values(r.attributes)) attrs[attr.name] = attr.value
+  return { name: r.local, uri: r.uri, attrs, children }
+}
+
+function escapeText (s: string): string {
+  return s.replace(/[&<>]/g, (c) => c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;')
+}
+
+function escapeAttr (s: string): string {
+  return s.replace(/[&<>"\t\n\r]/g, (c) => ATTR_ESCAPES[c] as string)
+}
+
+const ATTR_ESCAPES: Record<string, string> = {
+  '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\t': '&#9;', '\n': '&#10;', '\r': '&#13;'
 }

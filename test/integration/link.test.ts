@@ -9,6 +9,7 @@ import { LinkXmppClient, message } from '../helpers/link-xmpp-client.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
 import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor, evalErlang } from '../helpers/ejabberd.js'
 import { buildApp } from '../../lib/app.js'
+import { testConfig } from '../helpers/megaphone.js'
 import { pino } from 'pino'
 import { Writable } from 'node:stream'
 
@@ -130,12 +131,12 @@ t.test('ejabberd sees the browser\'s address from open, not Megaphone\'s (Sessio
 t.test('GET /health answers 200 with the link ready and counts its sessions', async (t) => {
   const prefix = 'lkhl'
   const link = await readyLink(t)
-  const app = await buildApp({ link })
+  const app = await buildApp({ link, config: testConfig() })
   t.teardown(async () => await app.close())
   const [c] = await usersOnline(link, prefix, 1)
   const res = await app.inject('/health')
   t.equal(res.statusCode, 200)
-  t.same(res.json(), { status: 'ok', link: 'ready', sessions: 1, saturated: false })
+  t.same(res.json(), { status: 'ok', link: 'ready', sessions: 0, linkSessions: 1, saturated: false })
   await c!.logout()
 })
 

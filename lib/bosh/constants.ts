@@ -1,0 +1,19 @@
+// Namespaces and fixed values of XEP-0124 (BOSH) and XEP-0206 (XMPP over BOSH).
+
+export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind'
+export const NS_XBOSH = 'urn:xmpp:xbosh'
+export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing'
+
+/** XEP-0124 version this connection manager implements (the `ver` it answers with at most). */
+export const BOSH_VERSION = '1.11'
+/** XEP-0206 version of the XMPP stream carried (`xmpp:version`). */
+export const XMPP_VERSION = '1.0'
+
+/** XEP-0124 14.1: rids are below 2^53 so clients can count in doubles. */
+export const MAX_RID = 2 ** 53 - 1
+
+/** XEP-0124 9.2: `time` is an xs:unsignedShort (milliseconds). */
+export const MAX_REPORT_TIME_MS = 65_535
+
+/** How long session creation waits for ejabberd's stream header and features. */
+export const STREAM_OPEN_TIMEOUT_MS = 15_000

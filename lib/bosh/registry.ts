@@ -1,0 +1,150 @@
+// Sessions by sid: creates them from session creation requests (XEP-0124 7.1,
+// XEP-0206 3), hands every other request to its session, ends them all on
+// shutdown. No HTTP here: routes/http-bind.ts adapts requests to this.
+import { randomBytes } from 'node:crypto'
+
+import { BoshCondition, BoshError } from '../errors.js'
+import { boolAttr, uintAttr, type RequestBody } from './body.js'
+import { systemClock, type Clock } from './clock.js'
+import { BOSH_VERSION } from './constants.js'
+import { terminateBody } from './response.js'
+import { Session, type Log, type Respond, type SessionContext, type Upstream } from './session.js'
+
+export interface BoshLimits {
+  /** Domains served; a session for any other gets host-unknown (never an open proxy). */
+  domains: readonly string[]
+  /** Longest `wait` granted (s). */
+  maxWaitSeconds: number
+  /** Most requests held at once; `requests` is this + 1. */
+  maxHold: number
+  /** Advertised `inactivity` (s). */
+  inactivitySeconds: number
+  /** Longest `pause` a client may ask for (s). */
+  maxPauseSeconds: number
+  /** Advertised `polling` (s): shortest interval between empty requests of a polling session. */
+  pollingSeconds: number
+  /** Sessions at once; creation beyond it is refused. */
+  maxSessions: number
+}
+
+export interface RegistryOptions extends BoshLimits {
+  upstream: Upstream
+  log: Log
+  clock?: Clock
+  /** Defaults to queueMicrotask: answers after the current batch of link frames. */
+  defer?: (fn: () => void) => void
+}
+
+/** A MIME type with parameters, safe to echo as the response Content-Type. */
+const CONTENT_TYPE = /^[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+(\s*;\s*[\w!#$%&'*+.^`|~-]+=("[^"\\\r\n]*"|[\w!#$%&'*+.^`|~-]+))*$/
+export const DEFAULT_CONTENT_TYPE = 'text/xml; charset=utf-8'
+
+/** XEP-0124 7.1 `content`: the value when it is a MIME type safe to send back as Content-Type, else null. */
+export function contentTypeOf (content: string | undefined): string | null {
+  return content !== undefined && content.length <= 128 && CONTENT_TYPE.test(content) ? content : null
+}
+
+export class Registry {
+  readonly #sessions = new Map<string, Session>()
+  readonly #limits: BoshLimits
+  readonly #ctx: SessionContext
+  readonly #log: Log
+
+  constructor (options: RegistryOptions) {
+    const { upstream, log, clock = systemClock, defer = queueMicrotask, ...limits } = options
+    this.#limits = limits
+    this.#log = log
+    this.#ctx = {
+      upstream,
+      clock,
+      log,
+      defer,
+      onEnd: (session) => { this.#sessions.delete(session.sid) }
+    }
+  }
+
+  get size (): number { return this.#sessions.size }
+
+  get (sid: string): Session | undefined { return this.#sessions.get(sid) }
+
+  /**
+   * One request: a session creation request when it has no sid, else one for
+   * an existing session. `respond` is called exactly once, with a complete body.
+   * Throws BoshError for a creation request that is refused.
+   */
+  handle (body: RequestBody, respond: Respond, ip: string, port: number): Session | null {
+    const sid = body.attrs.sid
+    if (sid === undefined) return this.#create(body, respond, ip, port)
+    const session = this.#sessions.get(sid)
+    if (session === undefined) {
+      // XEP-0124 17.2: an unknown (or ended) session.
+      respond(terminateBody(BoshCondition.ITEM_NOT_FOUND))
+      return null
+    }
+    session.handle(body, respond)
+    return session
+  }
+
+  /** Ends every session (XEP-0124 17.2 system-shutdown), answering their held requests. */
+  shutdown (): void {
+    for (const session of [...this.#sessions.values()]) session.shutdown(BoshCondition.SYSTEM_SHUTDOWN)
+  }
+
+  #create (body: RequestBody, respond: Respond, ip: string, port: number): Session {
+    const { attrs } = body
+    const limits = this.#limits
+    // XEP-0124 7.1: `to` names the domain; only domains this server serves (XEP-0124 17.2 host-unknown).
+    const to = attrs.to
+    if (to === undefined || to === '') throw new BoshError(BoshCondition.BAD_REQUEST, 'session creation request without to')
+    const domain = to.toLowerCase()
+    if (!limits.domains.includes(domain)) throw new BoshError(BoshCondition.HOST_UNKNOWN, 'domain not served')
+    if (attrs.wait === undefined) throw new BoshError(BoshCondition.BAD_REQUEST, 'session creation request without wait')
+    // XEP-0206 3: xmpp:version announces XMPP 1.0 support; older clients are not served.
+    if (attrs['xmpp:version'] !== undefined && !/^1\.\d+$/.test(attrs['xmpp:version'])) {
+      throw new BoshError(BoshCondition.BAD_REQUEST, 'unsupported xmpp:version')
+    }
+    const contentType = attrs.content === undefined ? DEFAULT_CONTENT_TYPE : contentTypeOf(attrs.content)
+    if (contentType === null) throw new BoshError(BoshCondition.BAD_REQUEST, 'content is not a MIME type')
+    if (this.#sessions.size >= limits.maxSessions) throw new BoshError(BoshCondition.POLICY_VIOLATION, 'session limit reached')
+    const newkey = attrs.newkey
+    if (newkey !== undefined && !/^[0-9a-f]{40}$/i.test(newkey)) throw new BoshError(BoshCondition.BAD_REQUEST, 'newkey is not a SHA-1 hex digest')
+
+    // XEP-0124 7.2: wait and hold no more than requested nor allowed.
+    const waitSeconds = Math.min(uintAttr(attrs, 'wait', limits.maxWaitSeconds), limits.maxWaitSeconds)
+    const hold = Math.min(uintAttr(attrs, 'hold', 1), limits.maxHold)
+    const session = new Session({
+      sid: newSid(),
+      domain,
+      lang: attrs['xml:lang'] ?? '',
+      ver: negotiateVersion(attrs.ver),
+      waitSeconds,
+      hold,
+      inactivitySeconds: limits.inactivitySeconds,
+      maxPauseSeconds: limits.maxPauseSeconds,
+      pollingSeconds: limits.pollingSeconds,
+      contentType,
+      // XEP-0124 9.1: the client asks for acknowledgements with ack='1'.
+      acks: attrs.ack === '1' || boolAttr(attrs, 'ack'),
+      key: newkey?.toLowerCase() ?? null
+    }, body.rid, respond, this.#ctx)
+    this.#sessions.set(session.sid, session)
+    this.#log.debug({ sid: session.sid, waitSeconds, hold }, 'session created')
+    session.start(ip, port)
+    return session
+  }
+}
+
+/** XEP-0124 7.1: at least 128 bits from a CSPRNG; URL-safe. */
+function newSid (): string {
+  return randomBytes(16).toString('hex')
+}
+
+/** XEP-0124 7.2: the highest version both sides support. */
+function negotiateVersion (ver: string | undefined): string {
+  const m = ver === undefined ? null : /^(\d+)\.(\d+)$/.exec(ver)
+  if (m === null) return BOSH_VERSION
+  const [, major, minor] = m
+  const ours = BOSH_VERSION.split('.').map(Number) as [number, number]
+  const theirs = [Number(major), Number(minor)] as const
+  return theirs[0] < ours[0] || (theirs[0] === ours[0] && theirs[1] < ours[1]) ? `${theirs[0]}.${theirs[1]}` : BOSH_VERSION
+}

@@ -1,0 +1,27 @@
+// Response bodies (XEP-0124 7.2, 8, 17.2). Pure string building: payload
+// elements from ejabberd are placed inside unparsed (docs/link-protocol.md,
+// "Session content": each is one complete, namespaced element).
+import type { BoshCondition } from '../errors.js'
+import { escapeXML } from '../xml.js'
+import { NS_HTTPBIND } from './constants.js'
+
+export type BodyAttrs = ReadonlyArray<readonly [string, string | number]>
+
+const OPEN = `<body xmlns='${NS_HTTPBIND}'`
+
+/** `<body xmlns='…httpbind' a='v' …>payload</body>`, or self-closing without payload. */
+export function formatBody (attrs: BodyAttrs, payload = ''): string {
+  let head = OPEN
+  for (const [name, value] of attrs) head += ` ${name}='${escapeXML(String(value))}'`
+  return payload === '' ? `${head}/>` : `${head}>${payload}</body>`
+}
+
+/** The empty body, shared: most responses to held requests are this. */
+export const EMPTY_BODY = formatBody([])
+
+/** XEP-0124 17.2: `<body type='terminate' condition='…'/>`; no condition for a normal end. */
+export function terminateBody (condition: BoshCondition | null, payload = '', extra: BodyAttrs = []): string {
+  const attrs: Array<readonly [string, string | number]> = [['type', 'terminate']]
+  if (condition !== null) attrs.push(['condition', condition])
+  return formatBody([...attrs, ...extra], payload)
+}

@@ -1,0 +1,53 @@
+// Megaphone as the tests run it: a Link to the run's private ejabberd, the
+// app built as lib/server.ts builds it, listening on 127.0.0.1 port 0.
+import type { Test } from 'tap'
+import { buildApp, type App } from '../../lib/app.js'
+import { loadConfig, type Config } from '../../lib/config.js'
+import { Link } from '../../lib/link/link.js'
+import type { Clock } from '../../lib/bosh/clock.js'
+import { testEjabberd } from './ejabberd.js'
+
+/** The configuration lib/config.ts gives for these environment variables (no file), with a dummy secret. */
+export function testConfig (env: Record<string, string> = {}): Readonly<Config> {
+  return loadConfig({ MEGAPHONE_LINK_SECRET: 'test-secret-0123456789', MEGAPHONE_HTTP_PORT: '0', ...env })
+}
+
+export interface Megaphone {
+  app: App
+  link: Link
+  config: Readonly<Config>
+  /** http://127.0.0.1:PORT */
+  baseUrl: string
+  /** baseUrl + the BOSH path */
+  boshUrl: string
+}
+
+export interface StartOptions {
+  /** MEGAPHONE_* variables, e.g. { MEGAPHONE_BOSH_MAX_WAIT_SECONDS: '5' } */
+  env?: Record<string, string>
+  clock?: Clock
+  /** Link port, e.g. a fault proxy's; defaults to the test ejabberd's listener. */
+  linkPort?: number
+}
+
+/** Starts Megaphone in this process against the run's ejabberd; stopped when `t` ends. */
+export async function startMegaphone (t: Test, opts: StartOptions = {}): Promise<Megaphone> {
+  const ej = testEjabberd()
+  const config = testConfig({
+    MEGAPHONE_LINK_PORT: String(opts.linkPort ?? ej.linkPort),
+    MEGAPHONE_LINK_SECRET: ej.secret,
+    MEGAPHONE_BOSH_DOMAINS: ej.domain,
+    ...opts.env
+  })
+  const link = new Link({ ...config.link })
+  link.start()
+  t.teardown(async () => await link.close())
+  await link.waitReady(10_000)
+  const app = await buildApp({ link, config, clock: opts.clock })
+  t.teardown(async () => await app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+  const baseUrl = `http://127.0.0.1:${address.port}`
+  return { app, link, config, baseUrl, boshUrl: baseUrl + config.bosh.path }
+}
