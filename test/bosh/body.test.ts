@@ -1,0 +1,43 @@
+// Request body parsing: what is accepted, and the bad-request for the rest
+// (XEP-0124 6, 7.1, 14.1; DOCTYPE and entities refused, never expanded).
+import t, { type Test } from 'tap'
+import { parseRequestBody } from '../../lib/bosh/body.js'
+import { formatBody, terminateBody } from '../../lib/bosh/response.js'
+import { BoshError } from '../../lib/errors.js'
+
+const NS = "xmlns='http://jabber.org/protocol/httpbind'"
+
+function refused (t: Test, text: string, reason: RegExp, name: string): void {
+  let caught: unknown = null
+  try { parseRequestBody(text) } catch (err) { caught = err }
+  t.ok(caught instanceof BoshError && caught.condition === 'bad-request' && reason.test(caught.message), name, { caught: String(caught) })
+}
+
+t.test('a body with an XML declaration, prefixes and several payload elements (XEP-0124 6, XEP-0206)', async (t) => {
+  const b = parseRequestBody(`<?xml version='1.0' encoding='utf-8'?>\n<body rid='42' ${NS} xmlns:xmpp='urn:xmpp:xbosh' xmpp:restart='true' xmlns:s='urn:x'><message xmlns='jabber:client' to='a@b'><body>&lt;&amp; é</body></message><s:thing/></body>`)
+  t.equal(b.rid, 42)
+  t.equal(b.attrs['xmpp:restart'], 'true')
+  t.same(b.payload, ['<message xmlns="jabber:client" to="a@b"><body>&lt;&amp; é</body></message>', '<s:thing xmlns:s="urn:x"/>'],
+    'each element serialized on its own, with the root prefixes it uses')
+})
+
+t.test('what gets bad-request', async (t) => {
+  refused(t, `<body ${NS}><a></body>`, /malformed/, 'malformed XML')
+  refused(t, `<body ${NS} rid='1'/><x/>`, /malformed/, 'content after the root')
+  refused(t, `<iq ${NS} rid='1'/>`, /root/, 'a root other than body')
+  refused(t, "<body xmlns='jabber:client' rid='1'/>", /root/, 'body in the wrong namespace')
+  refused(t, `<body ${NS}/>`, /missing rid/, 'no rid')
+  refused(t, `<body ${NS} rid='0'/>`, /rid/, 'rid 0')
+  refused(t, `<body ${NS} rid='9007199254740992'/>`, /rid/, 'rid of 2^53')
+  refused(t, `<body ${NS} rid='12a'/>`, /rid/, 'rid not a number')
+  refused(t, `<!DOCTYPE body [<!ENTITY big "xxxxxxxx">]><body ${NS} rid='1'>&big;</body>`, /DOCTYPE/, 'a DOCTYPE with an entity declaration is refused, not expanded')
+  refused(t, `<body ${NS} rid='1'>&ext;</body>`, /malformed/, 'an undeclared entity')
+  refused(t, '', /malformed/, 'empty')
+  refused(t, `<body ${NS} rid='1' rid='2'/>`, /malformed/, 'duplicate attribute')
+})
+
+t.test('response bodies: attributes escaped, terminate with and without condition (XEP-0124 17.2)', async (t) => {
+  t.equal(formatBody([['authid', "a'<b"]]), "<body xmlns='http://jabber.org/protocol/httpbind' authid='a&apos;&lt;b'/>")
+  t.equal(terminateBody('item-not-found'), "<body xmlns='http://jabber.org/protocol/httpbind' type='terminate' condition='item-not-found'/>")
+  t.equal(terminateBody(null, '<x/>'), "<body xmlns='http://jabber.org/protocol/httpbind' type='terminate'><x/></body>")
+})

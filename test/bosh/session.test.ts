@@ -1,0 +1,386 @@
+// The BOSH session state machine with a fake clock and a recording upstream
+// in place of the link: hold and wait, the rid window, out-of-order requests,
+// retransmission, acks, inactivity, pause, restart and terminate.
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { Registry, type BoshLimits } from '../../lib/bosh/registry.js'
+import { parseRequestBody } from '../../lib/bosh/body.js'
+import type { Upstream, UpstreamSession } from '../../lib/bosh/session.js'
+import { BoshError } from '../../lib/errors.js'
+import { MegaphoneError, ErrorCode } from '../../lib/errors.js'
+import { parseElement, type Element } from '../../lib/xml.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+import { body } from '../helpers/bosh-http.js'
+
+const silent = { debug () {}, info () {}, warn () {}, error () {} }
+const FEATURES = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+const OPEN = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='localhost' id='stream-1' version='1.0'/>"
+
+/** Stands in for the link: records what sessions send, lets the test play ejabberd. */
+class RecordingUpstream implements Upstream {
+  sessions = new Map<number, UpstreamSession>()
+  sent: Array<[number, string]> = []
+  ended: number[] = []
+  down = false
+  #next = 1
+  open (session: UpstreamSession): number {
+    if (this.down) throw new MegaphoneError(ErrorCode.LINK_DOWN, 'down')
+    const id = this.#next++
+    this.sessions.set(id, session)
+    return id
+  }
+
+  send (id: number, content: string): boolean {
+    if (!this.sessions.has(id)) throw new MegaphoneError(ErrorCode.LINK_SESSION_CLOSED, 'closed')
+    this.sent.push([id, content])
+    return true
+  }
+
+  end (id: number): void { this.ended.push(id); this.sessions.delete(id) }
+  /** ejabberd sends one element to connection `id`. */
+  deliver (id: number, xml: string): void { this.sessions.get(id)?.onLinkFrame(Buffer.from(xml)) }
+  contents (id: number): string[] { return this.sent.filter(([i]) => i === id).map(([, c]) => c) }
+}
+
+const LIMITS: BoshLimits = {
+  domains: ['localhost'], maxWaitSeconds: 60, maxHold: 2, inactivitySeconds: 30, maxPauseSeconds: 120, pollingSeconds: 2, maxSessions: 10
+}
+
+function setup (limits: Partial<BoshLimits> = {}): { clock: FakeClock, up: RecordingUpstream, registry: Registry } {
+  const clock = new FakeClock()
+  const up = new RecordingUpstream()
+  const registry = new Registry({ ...LIMITS, ...limits, upstream: up, log: silent, clock, defer: (fn) => fn() })
+  return { clock, up, registry }
+}
+
+/** A request whose answer is captured; `answers` grows as it is answered. */
+class Call {
+  answers: string[] = []
+  respond = (xml: string): void => { this.answers.push(xml) }
+  get answered (): boolean { return this.answers.length > 0 }
+  get el (): Element {
+    if (this.answers.length !== 1) throw new Error(`answered ${this.answers.length} times`)
+    return parseElement(this.answers[0] as string)
+  }
+}
+
+function send (registry: Registry, attrs: Record<string, string | number | undefined>, payload = ''): Call {
+  const call = new Call()
+  try {
+    registry.handle(parseRequestBody(body(attrs, payload)), call.respond, '192.0.2.1', 1234)
+  } catch (err) {
+    if (!(err instanceof BoshError)) throw err
+    call.respond(`<body xmlns='http://jabber.org/protocol/httpbind' type='terminate' condition='${err.condition}'/>`)
+  }
+  return call
+}
+
+/** A session created with rid 100 and ejabberd's answer; returns its sid and connection ID. */
+function created (registry: Registry, up: RecordingUpstream, attrs: Record<string, string | number> = {}): { sid: string, id: number, el: Element } {
+  const call = send(registry, { rid: 100, to: 'localhost', wait: 20, hold: 1, ver: '1.6', 'xmpp:version': '1.0', ...attrs })
+  const id = [...up.sessions.keys()].at(-1) as number
+  up.deliver(id, OPEN)
+  up.deliver(id, FEATURES)
+  return { sid: call.el.attrs.sid, id, el: call.el }
+}
+
+t.test('session creation response carries the negotiated attributes and the stream features (XEP-0124 7.2, XEP-0206 3)', async (t) => {
+  const { up, registry } = setup()
+  const call = send(registry, { rid: 100, to: 'localhost', 'xml:lang': 'de', wait: 90, hold: 5, ver: '1.6', 'xmpp:version': '1.0', ack: 1, route: 'xmpp:evil.example:5222' })
+  t.notOk(call.answered, 'not answered before ejabberd opened the stream')
+  t.same(up.contents(1), ["<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0' xml:lang='de'/>"], 'stream opened for the domain; route ignored')
+  up.deliver(1, OPEN)
+  t.notOk(call.answered, 'still waiting for the features')
+  up.deliver(1, FEATURES)
+  const el = call.el
+  t.match(el.attrs.sid, /^[0-9a-f]{32}$/, '128-bit sid')
+  t.equal(el.attrs.wait, '60', 'wait capped at the configured maximum')
+  t.equal(el.attrs.hold, '2', 'hold capped at the configured maximum')
+  t.equal(el.attrs.requests, '3', 'requests = hold + 1')
+  t.equal(el.attrs.inactivity, '30')
+  t.equal(el.attrs.polling, '2')
+  t.equal(el.attrs.ver, '1.6', 'the lower of the two versions')
+  t.equal(el.attrs.from, 'localhost')
+  t.equal(el.attrs.authid, 'stream-1', 'authid is the stream id')
+  t.equal(el.attrs['xmpp:version'], '1.0')
+  t.equal(el.attrs['xmpp:restartlogic'], 'true')
+  t.equal(el.attrs.ack, '100', 'ack is the creation rid when the client asked for acks')
+  t.ok(el.getChild('features'), 'features in the creation response')
+})
+
+t.test('creation for a domain not served gets host-unknown and opens nothing (XEP-0124 17.2)', async (t) => {
+  const { up, registry } = setup()
+  t.equal(send(registry, { rid: 1, to: 'elsewhere.example', wait: 10, hold: 1 }).el.attrs.condition, 'host-unknown')
+  t.equal(up.sessions.size, 0)
+  t.equal(registry.size, 0)
+})
+
+t.test('creation while the link is down gets remote-connection-failed (XEP-0124 17.2)', async (t) => {
+  const { up, registry } = setup()
+  up.down = true
+  t.equal(send(registry, { rid: 1, to: 'localhost', wait: 10, hold: 1 }).el.attrs.condition, 'remote-connection-failed')
+  t.equal(registry.size, 0)
+})
+
+t.test('creation with no stream from ejabberd in time ends with remote-connection-failed', async (t) => {
+  const { up, clock, registry } = setup()
+  const call = send(registry, { rid: 1, to: 'localhost', wait: 10, hold: 1 })
+  clock.advance(15_000)
+  t.equal(call.el.attrs.condition, 'remote-connection-failed')
+  t.same(up.ended, [1])
+  t.equal(registry.size, 0)
+})
+
+t.test('a held request is answered empty at wait, and a new one releases the oldest at once (XEP-0124 8)', async (t) => {
+  const { clock, up, registry } = setup()
+  const { sid } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  t.notOk(a.answered, 'held (hold=1)')
+  clock.advance(19_999)
+  t.notOk(a.answered)
+  clock.advance(1)
+  t.equal(a.answers[0], "<body xmlns='http://jabber.org/protocol/httpbind'/>", 'empty body at wait')
+  const b = send(registry, { rid: 102, sid })
+  const c = send(registry, { rid: 103, sid })
+  t.ok(b.answered, 'oldest released when a second request arrives')
+  t.notOk(c.answered, 'newest held')
+})
+
+t.test('data from ejabberd goes out in the held request at once, not at wait (XEP-0124 8)', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  up.deliver(id, "<message xmlns='jabber:client' from='b@localhost'><body>hi</body></message>")
+  t.equal(a.el.getChild('message')?.getChildText('body'), 'hi')
+})
+
+t.test('data with no request held waits for the next request (nothing lost)', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  up.deliver(id, "<message xmlns='jabber:client'><body>1</body></message>")
+  up.deliver(id, "<message xmlns='jabber:client'><body>2</body></message>")
+  const a = send(registry, { rid: 101, sid })
+  t.same(a.el.getChildren('message').map((m) => m.getChildText('body')), ['1', '2'])
+})
+
+t.test('requests out of rid order are forwarded in rid order and answered in rid order (XEP-0124 14.2)', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  up.sent = []
+  const second = send(registry, { rid: 102, sid }, "<message xmlns='jabber:client' to='b@localhost'><body>second</body></message>")
+  t.same(up.contents(id), [], 'rid 102 waits for 101')
+  t.notOk(second.answered)
+  const first = send(registry, { rid: 101, sid }, "<message xmlns='jabber:client' to='b@localhost'><body>first</body></message>")
+  t.same(up.contents(id).map((c) => parseElement(c).getChildText('body')), ['first', 'second'], 'forwarded in rid order')
+  t.ok(first.answered, '101 answered (hold=1, 102 now held)')
+  t.notOk(second.answered)
+  up.deliver(id, "<message xmlns='jabber:client'><body>x</body></message>")
+  t.ok(second.answered, '102 answered after 101')
+})
+
+t.test('a repeated rid gets its buffered response byte for byte (XEP-0124 14.3)', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  up.deliver(id, "<message xmlns='jabber:client'><body>once</body></message>")
+  const again = send(registry, { rid: 101, sid })
+  t.equal(again.answers[0], a.answers[0])
+  t.equal(up.contents(id).length, 1, 'the payload (none) is not forwarded twice')
+  const creationAgain = send(registry, { rid: 100, sid })
+  t.match(creationAgain.answers[0], /authid='stream-1'/, 'the creation response is buffered too')
+})
+
+t.test('a repeated rid still held takes over the held request', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  const a2 = send(registry, { rid: 101, sid })
+  t.equal(a.answers.length, 1, 'the first copy is answered empty')
+  up.deliver(id, "<message xmlns='jabber:client'><body>z</body></message>")
+  t.equal(a2.el.getChild('message')?.getChildText('body'), 'z', 'the data goes to the new copy')
+})
+
+t.test('a rid beyond the window terminates with item-not-found, and so does any later request (XEP-0124 14.3)', async (t) => {
+  const { up, registry } = setup()
+  const { sid } = created(registry, up)
+  const held = send(registry, { rid: 101, sid })
+  // requests=2: after 101, the window is 102..103.
+  const far = send(registry, { rid: 104, sid })
+  t.equal(far.el.attrs.condition, 'item-not-found')
+  t.equal(held.el.attrs.type, 'terminate', 'the held request learns of the end too')
+  t.equal(send(registry, { rid: 102, sid }).el.attrs.condition, 'item-not-found')
+  t.same(up.ended, [1], 'the ejabberd session is closed')
+  t.equal(registry.size, 0)
+})
+
+t.test('an old rid no longer buffered gets item-not-found (XEP-0124 14.3)', async (t) => {
+  const { up, registry } = setup()
+  const { sid } = created(registry, up)
+  for (let rid = 101; rid <= 104; rid++) send(registry, { rid, sid })
+  t.equal(send(registry, { rid: 101, sid }).el.attrs.condition, 'item-not-found')
+})
+
+t.test('an unknown sid gets item-not-found (XEP-0124 17.2)', async (t) => {
+  const { registry } = setup()
+  t.equal(send(registry, { rid: 5, sid: 'nope' }).el.attrs.condition, 'item-not-found')
+})
+
+t.test('no request open for inactivity seconds ends the session and its ejabberd session (XEP-0124 10)', async (t) => {
+  const { clock, up, registry } = setup()
+  const { sid } = created(registry, up)
+  clock.advance(29_999)
+  t.equal(registry.size, 1)
+  const a = send(registry, { rid: 101, sid })
+  clock.advance(20_000)
+  t.ok(a.answered, 'answered at wait (20 s)')
+  clock.advance(29_999)
+  t.equal(registry.size, 1, 'inactivity counts from the last answer, not creation')
+  clock.advance(1)
+  t.equal(registry.size, 0)
+  t.same(up.ended, [1])
+  t.equal(send(registry, { rid: 102, sid }).el.attrs.condition, 'item-not-found')
+})
+
+t.test('a held request whose connection the client dropped starts the inactivity clock', async (t) => {
+  const { clock, up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  registry.get(sid)?.abandon(a.respond)
+  up.deliver(id, "<message xmlns='jabber:client'><body>kept</body></message>")
+  t.notOk(a.answered, 'nothing written to the dropped request')
+  const b = send(registry, { rid: 102, sid })
+  t.equal(b.el.getChild('message')?.getChildText('body'), 'kept', 'the data waits for the next request')
+  clock.advance(20_000)
+  clock.advance(30_000)
+  t.equal(registry.size, 0)
+})
+
+t.test('terminate forwards its payload, then closes the stream; later requests get item-not-found (XEP-0124 13)', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  up.sent = []
+  const held = send(registry, { rid: 101, sid })
+  const term = send(registry, { rid: 102, sid, type: 'terminate' }, "<presence xmlns='jabber:client' type='unavailable'/>")
+  t.same(up.contents(id), ['<presence xmlns="jabber:client" type="unavailable"/>', "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"])
+  t.same(up.ended, [id])
+  t.equal(term.el.attrs.type, 'terminate')
+  t.equal(term.el.attrs.condition, undefined, 'a normal end has no condition')
+  t.ok(held.answered)
+  t.equal(send(registry, { rid: 103, sid }).el.attrs.condition, 'item-not-found')
+})
+
+t.test('restart opens a new stream and returns the new features (XEP-0206 5)', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  up.sent = []
+  const restart = send(registry, { rid: 101, sid, 'xmpp:restart': 'true', to: 'localhost' })
+  t.same(up.contents(id), ["<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"])
+  t.notOk(restart.answered)
+  up.deliver(id, OPEN.replace('stream-1', 'stream-2'))
+  up.deliver(id, "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>")
+  t.ok(restart.el.getChild('features')?.getChild('bind'), 'new features')
+  t.equal(restart.el.toString().includes('<open'), false, 'the stream header is not passed to the client')
+})
+
+t.test('a restart request with payload gets bad-request (XEP-0206 5)', async (t) => {
+  const { up, registry } = setup()
+  const { sid } = created(registry, up)
+  t.equal(send(registry, { rid: 101, sid, 'xmpp:restart': 'true' }, '<presence/>').el.attrs.condition, 'bad-request')
+})
+
+t.test('acks: an answer to an older rid acknowledges the highest, and a lost response is reported (XEP-0124 9)', async (t) => {
+  const { clock, up, registry } = setup()
+  const { sid, id, el } = created(registry, up, { ack: 1 })
+  t.equal(el.attrs.ack, '100')
+  const a = send(registry, { rid: 101, sid, ack: 100 })
+  const b = send(registry, { rid: 102, sid, ack: 100 })
+  t.equal(a.el.attrs.ack, '102', 'rid 101 answered after 102 arrived')
+  up.deliver(id, "<message xmlns='jabber:client'><body>x</body></message>")
+  t.equal(b.el.attrs.ack, undefined, 'no ack when answering the highest rid')
+  // The client never acknowledges 101; by rid 104 it must have had it.
+  clock.advance(500)
+  send(registry, { rid: 103, sid, ack: 100 })
+  const d = send(registry, { rid: 104, sid, ack: 100 })
+  up.deliver(id, "<message xmlns='jabber:client'><body>y</body></message>")
+  t.equal(d.el.attrs.report, '101', 'report names the first response not acknowledged')
+  t.ok(Number(d.el.attrs.time) >= 500, 'time since it was sent')
+  t.equal(send(registry, { rid: 101, sid }).answers.length, 1, 'and it can still be retransmitted')
+})
+
+t.test('pause answers held requests and stretches inactivity up to maxpause (XEP-0124 10)', async (t) => {
+  const { clock, up, registry } = setup()
+  const { sid } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  const p = send(registry, { rid: 102, sid, pause: 100 })
+  t.ok(a.answered)
+  t.ok(p.answered)
+  clock.advance(99_000)
+  t.equal(registry.size, 1, 'alive past inactivity during the pause')
+  clock.advance(1_000)
+  t.equal(registry.size, 0)
+  const { sid: sid2 } = created(registry, up)
+  t.equal(send(registry, { rid: 101, sid: sid2, pause: 121 }).el.attrs.condition, 'policy-violation', 'pause beyond maxpause')
+})
+
+t.test('a polling session (hold=0) answers at once and may not poll faster than polling (XEP-0124 12)', async (t) => {
+  const { clock, up, registry } = setup()
+  const { sid } = created(registry, up, { hold: 0 })
+  t.ok(send(registry, { rid: 101, sid }).answered, 'answered at once')
+  clock.advance(2_000)
+  t.ok(send(registry, { rid: 102, sid }).answered)
+  t.ok(send(registry, { rid: 103, sid }, '<presence/>').answered, 'a request with payload is never too soon')
+  t.equal(send(registry, { rid: 104, sid }).el.attrs.condition, 'policy-violation', 'two empty polls within 2 s')
+})
+
+t.test('a key sequence protects the session: each key must hash to the last (XEP-0124 15)', async (t) => {
+  const { up, registry } = setup()
+  const sha1 = (s: string): string => createHash('sha1').update(s).digest('hex')
+  const k2 = 'seed-2'
+  const k1 = sha1(k2)
+  const k0 = sha1(k1)
+  const { sid } = created(registry, up, { newkey: k0 })
+  t.ok(send(registry, { rid: 101, sid, key: k1 }).answers.length === 0, 'right key accepted (held)')
+  t.equal(send(registry, { rid: 102, sid, key: 'wrong' }).el.attrs.condition, 'item-not-found')
+})
+
+t.test('a stream error from ejabberd ends the session with remote-stream-error and the error inside (XEP-0206 8.4)', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  up.deliver(id, "<stream:error xmlns:stream='http://etherx.jabber.org/streams'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")
+  t.equal(a.el.attrs.condition, 'remote-stream-error')
+  t.ok(a.el.getChild('error')?.getChild('conflict'))
+  t.equal(registry.size, 0)
+})
+
+t.test('a stream error with no request held is kept for the next request', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  up.deliver(id, "<stream:error xmlns:stream='http://etherx.jabber.org/streams'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")
+  t.equal(registry.size, 1)
+  t.equal(send(registry, { rid: 101, sid }).el.attrs.condition, 'remote-stream-error')
+  t.equal(registry.size, 0)
+})
+
+t.test('the link going down ends held sessions with remote-connection-failed', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  up.sessions.get(id)?.onLinkClose('link-down')
+  t.equal(a.el.attrs.condition, 'remote-connection-failed')
+})
+
+t.test('shutdown answers every held request with system-shutdown (XEP-0124 17.2)', async (t) => {
+  const { up, registry } = setup()
+  const { sid } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  registry.shutdown()
+  t.equal(a.el.attrs.condition, 'system-shutdown')
+  t.equal(registry.size, 0)
+})
+
+t.test('sessions beyond maxSessions are refused with policy-violation', async (t) => {
+  const { up, registry } = setup({ maxSessions: 1 })
+  created(registry, up)
+  t.equal(send(registry, { rid: 1, to: 'localhost', wait: 10, hold: 1 }).el.attrs.condition, 'policy-violation')
+})
