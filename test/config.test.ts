@@ -9,7 +9,7 @@ const SECRET = 'a-secret-of-sixteen+'
 
 t.test('defaults apply when only the secret is given', async (t) => {
   const config = loadConfig({ MEGAPHONE_LINK_SECRET: SECRET })
-  t.same(config.http, { host: '127.0.0.1', port: 5280 })
+  t.same(config.http, { host: '127.0.0.1', port: 5280, trustProxy: false })
   t.equal(config.logLevel, 'info')
   t.same(config.link, {
     host: '127.0.0.1',
@@ -21,7 +21,32 @@ t.test('defaults apply when only the secret is given', async (t) => {
     reconnectMinDelayMs: 100,
     reconnectMaxDelayMs: 10000
   })
-  t.ok(Object.isFrozen(config) && Object.isFrozen(config.link), 'frozen')
+  t.same(config.bosh, {
+    path: '/http-bind',
+    domains: ['localhost'],
+    corsOrigins: ['*'],
+    maxWaitSeconds: 60,
+    maxHold: 1,
+    inactivitySeconds: 60,
+    maxPauseSeconds: 120,
+    pollingSeconds: 2,
+    maxBodyBytes: 262144,
+    maxSessions: 1000000
+  })
+  t.same(config.client, { enabled: true })
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.link) && Object.isFrozen(config.bosh.domains), 'frozen')
+})
+
+t.test('BOSH lists come from comma-separated variables or JSON arrays', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'megaphone-config-'))
+  const file = join(dir, 'megaphone.json')
+  writeFileSync(file, JSON.stringify({ bosh: { domains: ['Example.COM'], corsOrigins: ['https://chat.example.com'] }, client: { enabled: false } }))
+  const config = loadConfig({ MEGAPHONE_CONFIG: file, MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_HTTP_TRUST_PROXY: 'true' })
+  t.same(config.bosh.domains, ['example.com'], 'domains lower-cased')
+  t.same(config.bosh.corsOrigins, ['https://chat.example.com'])
+  t.equal(config.client.enabled, false)
+  t.equal(config.http.trustProxy, true)
+  t.same(loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_DOMAINS: 'a.example, b.example' }).bosh.domains, ['a.example', 'b.example'])
 })
 
 t.test('a JSON file supplies values and the environment overrides them', async (t) => {
@@ -45,6 +70,12 @@ const bad: Array<[string, Record<string, string>, RegExp]> = [
   ['an unreadable secret file', { MEGAPHONE_LINK_SECRET_FILE: '/nonexistent/secret' }, /cannot read \/nonexistent\/secret: ENOENT/],
   ['an unknown log level', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_LOG_LEVEL: 'loud' }, /logLevel/],
   ['an HTTP port out of range', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_HTTP_PORT: '-1' }, /http\.port/],
+  ['a BOSH path without a slash', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_PATH: 'http-bind' }, /bosh\.path/],
+  ['a domain with a space', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_DOMAINS: 'a b' }, /bosh\.domains/],
+  ['a CORS origin that is not one', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_CORS_ORIGINS: 'example.com' }, /corsOrigins/],
+  ['a maximum wait of 0', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_MAX_WAIT_SECONDS: '0' }, /maxWaitSeconds/],
+  ['a body limit under 1 KiB', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_MAX_BODY_BYTES: '10' }, /maxBodyBytes/],
+  ['a non-boolean trustProxy', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_HTTP_TRUST_PROXY: 'yes' }, /trustProxy/],
   ['an unreadable config file', { MEGAPHONE_CONFIG: '/nonexistent/megaphone.json' }, /MEGAPHONE_CONFIG/]
 ]
 
