@@ -121,6 +121,8 @@ export class Session implements UpstreamSession {
   get state (): SessionState { return this.#state }
   /** Requests held right now (for tests and metrics). */
   get heldCount (): number { return this.#held.length }
+  /** Requests waiting for a gap in the rids to fill (for tests and metrics). */
+  get queuedCount (): number { return this.#ahead?.size ?? 0 }
 
   /** XEP-0124 7.1: opens the stream to ejabberd; the creation request is answered once it is up. */
   start (ip: string, port: number): void {
