@@ -1,0 +1,140 @@
+// XEP-0206 (XMPP over BOSH) through Megaphone to the real ejabberd: stream
+// start, SASL, restart, bind, stream errors, and what a client sees when the
+// link to ejabberd fails. Real HTTP; every body is schema-checked at the end.
+import t from 'tap'
+import { request } from 'undici'
+import { BoshClient, body, checkBodiesAgainstSchema, parseBody, postBody } from '../helpers/bosh-http.js'
+import { evalErlang, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { FaultProxy } from '../helpers/fault-proxy.js'
+import { startMegaphone } from '../helpers/megaphone.js'
+
+const ej = testEjabberd()
+const PASSWORD = 'xep206-pw'
+
+t.test('3: session creation starts an XMPP 1.0 stream; the response says so and carries the SASL features', async (t) => {
+  const mp = await startMegaphone(t)
+  const el = parseBody(await postBody(mp.boshUrl, body({ rid: 10, to: ej.domain, wait: 10, hold: 1, 'xmpp:version': '1.0', 'xml:lang': 'en' })))
+  t.equal(el.attrs['xmpp:version'], '1.0')
+  t.equal(el.attrs['xmlns:xmpp'], 'urn:xmpp:xbosh')
+  t.equal(el.attrs['xmpp:restartlogic'], 'true')
+  const mechanisms = el.getChild('features')?.getChild('mechanisms')?.getChildren('mechanism').map((m) => m.getText())
+  t.ok(mechanisms?.includes('PLAIN'), 'SASL PLAIN offered')
+})
+
+t.test('5: SASL, then a restart returns the new features, then bind gives a full JID in ejabberd with the browser\'s address', async (t) => {
+  const mp = await startMegaphone(t)
+  const [user] = await registerUsers('x206l', 1, PASSWORD) as [string]
+  const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  await c.create()
+  await c.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}</auth>`)
+  await c.until((el) => el.is('success'), 'SASL success')
+  const restarted = await c.request('', { 'xmpp:restart': 'true', to: ej.domain })
+  const features = restarted.getChild('features') ?? (await c.until((el) => el.is('features') && el.getChild('bind') !== undefined, 'features'))
+  t.ok(features.getChild('bind'), 'bind offered after the restart')
+  await c.request("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>")
+  const bound = await c.until((el) => el.is('iq') && el.attrs.id === 'b', 'bind result')
+  t.equal(bound.getChild('bind')?.getChildText('jid'), `${user}@${ej.domain}/web`)
+  t.equal(await sessionsWithPrefix('x206l'), 1)
+  const ip = await evalErlang(`element(1, ejabberd_sm:get_user_ip(<<"${user}">>, <<"${ej.domain}">>, <<"web">>)).`)
+  t.equal(ip, '{127,0,0,1}', 'ejabberd sees the HTTP client\'s address')
+  await c.terminate()
+  await waitFor(async () => await sessionsWithPrefix('x206l') === 0, 10_000, 'session gone')
+})
+
+t.test('5: a wrong password gets the SASL failure, and the session lives on', async (t) => {
+  const mp = await startMegaphone(t)
+  const [user] = await registerUsers('x206f', 1, PASSWORD) as [string]
+  const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  await c.create()
+  await c.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0wrong`).toString('base64')}</auth>`)
+  const failure = await c.until((el) => el.is('failure'), 'SASL failure')
+  t.ok(failure.getChild('not-authorized'))
+  t.equal(c.terminated, null, 'not a terminal error')
+  await c.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}</auth>`)
+  await c.until((el) => el.is('success'), 'SASL success on the second try')
+  await c.terminate()
+})
+
+t.test('8.4: a stream error from ejabberd (resource conflict) ends the session with remote-stream-error and the error inside', async (t) => {
+  const mp = await startMegaphone(t)
+  const [user] = await registerUsers('x206c', 1, PASSWORD) as [string]
+  const first = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  await first.login(user, PASSWORD, 'same')
+  first.startPolling()
+  const second = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  await second.login(user, PASSWORD, 'same')
+  await waitFor(() => first.terminated !== null, 10_000, 'the first session ended')
+  t.equal(first.terminated, 'remote-stream-error')
+  const error = first.inbox.find((el) => el.is('error'))
+  t.ok(error?.getChild('conflict'), 'the stream error is in the terminate body')
+  t.equal(second.terminated, null, 'the new session goes on')
+  await second.terminate()
+})
+
+t.test('two users chat through Megaphone: presence and UTF-8 messages both ways', async (t) => {
+  const mp = await startMegaphone(t)
+  const users = await registerUsers('x206m', 2, PASSWORD)
+  const [alice, bob] = await Promise.all(users.map(async (u) => {
+    const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
+    await c.login(u, PASSWORD)
+    c.startPolling()
+    return c
+  })) as [BoshClient, BoshClient]
+  const text = 'grüße, 你好, 🎉 & <tags>'
+  await alice.send(`<presence xmlns='jabber:client' to='${bob.jid}'/>`)
+  await bob.until((el) => el.is('presence') && el.attrs.from === alice.jid, 'alice\'s presence')
+  await alice.send(`<message xmlns='jabber:client' to='${bob.jid}' type='chat'><body>${text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</body></message>`)
+  const got = await bob.until((el) => el.is('message'), 'alice\'s message')
+  t.equal(got.getChildText('body'), text)
+  t.equal(got.attrs.from, alice.jid)
+  await bob.send(`<message xmlns='jabber:client' to='${alice.jid}' type='chat'><body>back</body></message>`)
+  t.equal((await alice.until((el) => el.is('message'), 'bob\'s reply')).getChildText('body'), 'back')
+  await Promise.all([alice.terminate(), bob.terminate()])
+})
+
+t.test('with trustProxy, ejabberd sees the address from X-Forwarded-For', async (t) => {
+  const mp = await startMegaphone(t, { env: { MEGAPHONE_HTTP_TRUST_PROXY: 'true' } })
+  const res = await request(mp.boshUrl, {
+    method: 'POST',
+    headers: { 'x-forwarded-for': '198.51.100.23' },
+    body: body({ rid: 1, to: ej.domain, wait: 10, hold: 1, 'xmpp:version': '1.0' })
+  })
+  const sid = parseBody({ status: res.statusCode, headers: {}, text: await res.body.text() }).attrs.sid
+  t.ok(sid !== undefined, 'session created')
+  // ejabberd records the address at bind: log in on this session.
+  const [user] = await registerUsers('x206x', 1, PASSWORD) as [string]
+  const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  c.sid = sid as string
+  c.rid = 1
+  await c.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}</auth>`)
+  await c.until((el) => el.is('success'), 'SASL success')
+  await c.request('', { 'xmpp:restart': 'true', to: ej.domain })
+  await c.until((el) => el.is('features') && el.getChild('bind') !== undefined, 'features')
+  await c.request("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>xff</resource></bind></iq>")
+  await c.until((el) => el.is('iq') && el.attrs.id === 'b', 'bind result')
+  const ip = await evalErlang(`element(1, ejabberd_sm:get_user_ip(<<"${user}">>, <<"${ej.domain}">>, <<"xff">>)).`)
+  t.equal(ip, '{198,51,100,23}')
+  await c.terminate()
+})
+
+t.test('17.2: when the link to ejabberd is lost, held requests get remote-connection-failed; new sessions work once it is back', async (t) => {
+  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
+  t.teardown(async () => await proxy.close())
+  const mp = await startMegaphone(t, { linkPort: proxy.port, env: { MEGAPHONE_LINK_RECONNECT_MIN_DELAY_MS: '50', MEGAPHONE_LINK_RECONNECT_MAX_DELAY_MS: '200' } })
+  const [user] = await registerUsers('x206d', 1, PASSWORD) as [string]
+  const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  await c.login(user, PASSWORD)
+  c.startPolling()
+  await waitFor(async () => mp.app.bosh.get(c.sid)?.heldCount === 1, 10_000, 'a request held')
+  proxy.cut()
+  await waitFor(() => c.terminated !== null, 10_000, 'the client told')
+  t.equal(c.terminated, 'remote-connection-failed')
+  t.equal(mp.app.bosh.size, 0, 'no session left behind')
+  await mp.link.waitReady(10_000)
+  const again = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  await again.login(user, PASSWORD)
+  t.ok(again.jid.startsWith(`${user}@`), 'logged in again over the new link')
+  await again.terminate()
+})
+
+checkBodiesAgainstSchema(t)
