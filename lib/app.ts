@@ -41,8 +41,31 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     registry,
     path: config.bosh.path,
     maxBodyBytes: config.bosh.maxBodyBytes,
-    corsOrigins: config.bosh.corsOrigins
+    corsOrigins: config.bosh.corsOrigins,
+    whenWritable: drainGate(link)
   })
   // if (config.client.enabled) await app.register(client, { boshPath: config.bosh.path })
   return app as unknown as App
+}
+
+/** Longest a request waits for a saturated link to drain before it is let through anyway. */
+const DRAIN_WAIT_MS = 5_000
+
+/** One shared promise per saturation episode, so waiting requests add no listener each. */
+function drainGate (link: Link): () => Promise<void> | null {
+  let drained: Promise<void> | null = null
+  return () => {
+    if (!link.saturated) return null
+    drained ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        link.off('drain', done)
+        drained = null
+        resolve()
+      }
+      const timer = setTimeout(done, DRAIN_WAIT_MS)
+      link.once('drain', done)
+    })
+    return drained
+  }
 }

@@ -15,6 +15,8 @@ export interface HttpBindOptions {
   maxBodyBytes: number
   /** Allowed origins, or ['*']. */
   corsOrigins: readonly string[]
+  /** While the link to ejabberd is saturated, a promise for when it drains; else null. */
+  whenWritable?: () => Promise<void> | null
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -96,13 +98,21 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
       answered = true
       session?.abandon(respond)
     })
-    try {
-      session = registry.handle(body, respond, request.ip, request.socket.remotePort ?? 0)
-    } catch (err) {
-      if (!(err instanceof BoshError)) throw err
-      request.log.warn({ condition: err.condition, reason: err.reason }, 'bosh session refused')
-      respond(terminateBody(err.condition))
+    const dispatch = (): void => {
+      if (answered) return
+      try {
+        session = registry.handle(body, respond, request.ip, request.socket.remotePort ?? 0)
+      } catch (err) {
+        if (!(err instanceof BoshError)) throw err
+        request.log.warn({ condition: err.condition, reason: err.reason }, 'bosh session refused')
+        respond(terminateBody(err.condition))
+      }
     }
+    // Backpressure: while ejabberd is not keeping up, new input waits here
+    // instead of piling up in the link's write buffer.
+    const writable = opts.whenWritable?.() ?? null
+    if (writable === null) dispatch()
+    else void writable.then(dispatch)
   })
 }
 
