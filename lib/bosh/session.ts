@@ -158,8 +158,10 @@ export class Session implements UpstreamSession {
       this.#retransmit(rid, respond)
       return
     }
-    // XEP-0124 14.3: a rid beyond the window of `requests` is an error.
-    if (rid > this.#rid + this.#requests) {
+    // XEP-0124 14.3: a rid beyond the window of `requests` is an error;
+    // 11: one more is allowed when it pauses or terminates the session.
+    const extra = body.attrs.type === 'terminate' || body.attrs.pause !== undefined ? 1 : 0
+    if (rid > this.#rid + this.#requests + extra) {
       this.#refuse(BoshCondition.ITEM_NOT_FOUND, 'rid beyond the window', respond)
       return
     }

@@ -213,6 +213,20 @@ t.test('a rid beyond the window terminates with item-not-found, and so does any 
   t.equal(registry.size, 0)
 })
 
+t.test('a terminate may come one beyond the window, with every request before it still in flight (XEP-0124 11)', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  up.sent = []
+  // requests=2: 101 and 102 are in flight and not yet arrived; the terminate is 103.
+  const term = send(registry, { rid: 103, sid, type: 'terminate' }, "<presence xmlns='jabber:client' type='unavailable'/>")
+  t.notOk(term.answered, 'queued behind 101 and 102')
+  const a = send(registry, { rid: 101, sid }, "<message xmlns='jabber:client'><body>1</body></message>")
+  const b = send(registry, { rid: 102, sid })
+  t.same(up.contents(id).map((c) => c.slice(0, 9)), ['<message ', '<presence', '<close xm'], 'forwarded in rid order, then the stream closed')
+  t.ok(a.answered && b.answered && term.answered)
+  t.equal(term.el.attrs.type, 'terminate')
+})
+
 t.test('an old rid no longer buffered gets item-not-found (XEP-0124 14.3)', async (t) => {
   const { up, registry } = setup()
   const { sid } = created(registry, up)
