@@ -37,8 +37,13 @@ export async function postBody (url: string, text: string | Buffer, opts: { cont
     bodyTimeout: opts.timeoutMs ?? 30_000
   })
   const answer = { status: res.statusCode, headers: res.headers, text: await res.body.text() }
-  if (answer.text.startsWith('<body')) seen.push(answer.text)
+  recordBody(answer.text)
   return answer
+}
+
+/** Keeps a response for checkBodiesAgainstSchema, if it is a body (other clients' transports call this too). */
+export function recordBody (text: string): void {
+  if (text.startsWith('<body')) seen.push(text)
 }
 
 /** `<body xmlns=httpbind a='v' …>payload</body>` */

@@ -1,0 +1,96 @@
+// Many BOSH sessions at once through Megaphone, raw HTTP against the real
+// ejabberd: every session rides the one link, every message arrives once and
+// in order, and nothing is left behind in either server afterwards.
+import t from 'tap'
+import { startMegaphone } from '../helpers/megaphone.js'
+import { BoshClient, checkBodiesAgainstSchema } from '../helpers/bosh-http.js'
+import { testEjabberd, registerUsers, sessionsWithPrefix, evalErlang, waitFor } from '../helpers/ejabberd.js'
+import { escapeXML } from '../../lib/xml.js'
+
+const ej = testEjabberd()
+const PASSWORD = 'secret-pw'
+
+/** Runs `fn` on every item, at most `limit` at a time; resolves in item order. */
+async function inBatches<T, R> (items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = []
+  for (let i = 0; i < items.length; i += limit) out.push(...await Promise.all(items.slice(i, i + limit).map(fn)))
+  return out
+}
+
+/**
+ * How many distinct link sockets the c2s processes of `prefix`'s sessions use:
+ * each c2s's socket is a megaphone_socket record naming its link's socket.
+ */
+async function linksUsedBy (prefix: string): Promise<string> {
+  return await evalErlang(`
+    P = <<"${prefix}">>, S = <<"${ej.domain}">>,
+    Pids = [ejabberd_sm:get_session_pid(U, S, R) || {U, S1, R} <- ejabberd_sm:dirty_get_sessions_list(),
+            S1 =:= S, binary:longest_common_prefix([U, P]) =:= byte_size(P)],
+    Links = [element(3, M) || Pid <- Pids,
+             M <- tuple_to_list(maps:get(socket, sys:get_state(Pid, 5000))),
+             is_tuple(M), element(1, M) =:= megaphone_socket],
+    {length(Pids), length(lists:usort(Links))}.`)
+}
+
+function chat (to: string, text: string): string {
+  return `<message xmlns='jabber:client' type='chat' to='${escapeXML(to)}'><body>${escapeXML(text)}</body></message>`
+}
+
+t.test('200 concurrent BOSH sessions share the one link; every message is delivered exactly once and in order, and ejabberd is back to 0 sessions after they terminate (XEP-0124, XEP-0206)', async (t) => {
+  const prefix = 'load'
+  const N = 200
+  const PER = 10
+  const started = Date.now()
+  const users = await registerUsers(prefix, N, PASSWORD)
+  const mp = await startMegaphone(t)
+
+  // 50 logins at a time: the machine has two cores shared with other runs.
+  const clients = await inBatches(users, 50, async (user) => {
+    const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
+    await c.login(user, PASSWORD, 'load')
+    return c
+  })
+  const loggedIn = Date.now()
+  t.equal(mp.app.bosh.size, N, 'Megaphone holds 200 BOSH sessions')
+  t.equal(mp.link.sessionCount, N, '200 sessions on the link')
+  t.equal(await sessionsWithPrefix(prefix), N, 'ejabberd holds 200 sessions of these users')
+  t.equal(await linksUsedBy(prefix), `{${N},1}`, 'all 200 c2s processes use one and the same link socket')
+
+  // Pairs (0, 1), (2, 3), …, each to the other's full JID while both poll.
+  for (const c of clients) c.startPolling()
+  const partner = (i: number): number => i ^ 1
+  await Promise.all(clients.map(async (c, i) => {
+    const to = clients[partner(i)]!.jid
+    // One message per request, each sent once the previous one is answered.
+    for (let k = 1; k <= PER; k++) await c.send(chat(to, `${users[i]}#${k}`))
+  }))
+  const messages = (c: BoshClient): string[] => c.inbox.filter((el) => el.is('message')).map((el) => el.getChildText('body') ?? '')
+  await waitFor(() => clients.every((c) => messages(c).length >= PER), 30_000, 'every client to receive its 10 messages')
+  const delivered = Date.now()
+  t.equal(mp.app.bosh.size, N, 'still 200 sessions while they chat')
+  t.equal(mp.link.sessionCount, N, 'still 200 sessions on the link while they chat')
+
+  let inOrder = 0
+  clients.forEach((c, i) => {
+    const from = clients[partner(i)]!
+    const expected = Array.from({ length: PER }, (_, k) => `${users[partner(i)]}#${k + 1}`)
+    const got = messages(c)
+    if (JSON.stringify(got) === JSON.stringify(expected)) inOrder++
+    else t.fail(`${users[i]} received ${got.join(' ')}`)
+    const senders = new Set(c.inbox.filter((el) => el.is('message')).map((el) => el.attrs.from))
+    if (senders.size !== 1 || !senders.has(from.jid)) t.fail(`${users[i]} received messages from ${[...senders].join(', ')}`)
+  })
+  t.equal(inOrder, N, 'every receiver got its partner\'s 10 messages exactly once, in order')
+  t.equal(clients.filter((c) => c.terminated !== null).length, 0, 'no session ended early')
+
+  const terminated = await inBatches(clients, 50, async (c) => await c.terminate())
+  t.ok(terminated.every((el) => el.attrs.type === 'terminate'), 'every terminate request is answered with a terminate body')
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 20_000, 'ejabberd to drop the sessions')
+  t.equal(await sessionsWithPrefix(prefix), 0, 'ejabberd holds no session of these users')
+  await waitFor(() => mp.app.bosh.size === 0, 5_000, 'Megaphone to forget the sessions')
+  t.equal(mp.app.bosh.size, 0, 'Megaphone holds no BOSH session')
+  t.equal(mp.link.sessionCount, 0, 'nor any link session')
+  t.comment(`${N} sessions: logins ${loggedIn - started} ms, ${N * PER} messages ${delivered - loggedIn} ms, total ${Date.now() - started} ms`)
+})
+
+checkBodiesAgainstSchema(t)
