@@ -7,7 +7,7 @@ import { Registry } from './bosh/registry.js'
 import type { Clock } from './bosh/clock.js'
 import health from '../routes/health.js'
 import httpBind from '../routes/http-bind.js'
-// import client from '../routes/client.js'  (chat page: being written)
+import client from '../routes/client.js'
 
 export interface AppOptions {
   link: Link
@@ -44,7 +44,7 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     corsOrigins: config.bosh.corsOrigins,
     whenWritable: drainGate(link)
   })
-  // if (config.client.enabled) await app.register(client, { boshPath: config.bosh.path })
+  if (config.client.enabled) await app.register(client, { boshPath: config.bosh.path })
   return app as unknown as App
 }
 

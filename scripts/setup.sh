@@ -57,8 +57,12 @@ case "${1:-deps}" in
     trap 'bash scripts/ejabberd.sh stop' EXIT
     set -a
     eval "$(bash scripts/ejabberd.sh env)"
+    # Serve BOSH for the private ejabberd's domain unless told otherwise.
+    MEGAPHONE_BOSH_DOMAINS="${MEGAPHONE_BOSH_DOMAINS:-$MEGAPHONE_EJABBERD_DOMAIN}"
     set +a
-    echo "setup: Megaphone on http://${MEGAPHONE_HTTP_HOST:-127.0.0.1}:${MEGAPHONE_HTTP_PORT:-5280}/ (Ctrl-C stops it and ejabberd)"
+    base="http://${MEGAPHONE_HTTP_HOST:-127.0.0.1}:${MEGAPHONE_HTTP_PORT:-5280}"
+    echo "setup: chat page $base/  BOSH $base/http-bind  domain $MEGAPHONE_BOSH_DOMAINS"
+    echo "setup: add users with: npm run user -- add NAME PASSWORD   (Ctrl-C stops Megaphone and ejabberd)"
     node dist/lib/server.js
     ;;
   *) echo "usage: scripts/setup.sh [deps|run|test]" >&2; exit 2 ;;

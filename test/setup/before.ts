@@ -2,7 +2,7 @@
 // free loopback ports and writes its description for test/helpers/ejabberd.ts.
 // A non-zero exit fails the run (tap then skips the tests and `after`), so every
 // failure path here stops what it started.
-import { createServer, type Server } from 'node:net'
+import { freePorts } from '../helpers/ports.js'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import {
   descriptionPath,
@@ -33,28 +33,6 @@ const scriptEnv = Object.fromEntries(
 // The tap runner spawns this program and every test file, then `after`.
 const runnerPid = process.ppid
 const stateDir = testStateDir(runnerPid)
-
-/** Ports the kernel hands out for port 0, all held at once so they differ. */
-async function freePorts (count: number): Promise<number[]> {
-  const servers: Server[] = []
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer()
-      servers.push(server)
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(0, '127.0.0.1', resolve)
-      })
-    }
-    return servers.map(server => {
-      const address = server.address()
-      if (address === null || typeof address === 'string') throw new Error('no port assigned')
-      return address.port
-    })
-  } finally {
-    await Promise.all(servers.map(server => new Promise(resolve => server.close(resolve))))
-  }
-}
 
 async function start (): Promise<void> {
   for (let attempt = 1; ; attempt++) {
