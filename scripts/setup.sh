@@ -6,11 +6,12 @@
 #   bash scripts/setup.sh deps    only install
 # Debian packages: ejabberd (the server the tests and the embedded default run),
 # erlang-dev and erlang-eunit (to build and test the listener module), make,
-# libxml2-utils (xmllint, to validate BOSH bodies). npm packages: npm ci.
+# libxml2-utils (xmllint, to validate BOSH bodies), chromium (the headless
+# browser that tests the chat page). npm packages: npm ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ejabberd erlang-dev erlang-eunit make libxml2-utils)
+packages=(ejabberd erlang-dev erlang-eunit make libxml2-utils chromium)
 
 missing=()
 for pkg in "${packages[@]}"; do

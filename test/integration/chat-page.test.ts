@@ -1,0 +1,201 @@
+// The chat page (public/, routes/client.ts) in headless Chromium against
+// Megaphone's own /http-bind and the real ejabberd: log in, roster and
+// presence, messages both ways with receipts, log-in failures, log out.
+import t, { type Test } from 'tap'
+import { existsSync } from 'node:fs'
+import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core'
+import { startMegaphone } from '../helpers/megaphone.js'
+import { evalErlang, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const PASSWORD = 'chat-page-pw'
+// Every wait in a page is bounded by this.
+const WAIT_MS = 15_000
+
+const ej = testEjabberd()
+
+async function launchChromium (): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install it with \`bash scripts/setup.sh deps\` (Debian package chromium)`)
+  }
+  return await chromium.launch({
+    executablePath: CHROMIUM,
+    timeout: 30_000,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+  })
+}
+
+let browser: Browser | undefined
+t.before(async () => { browser = await launchChromium() })
+t.teardown(async () => await browser?.close())
+
+interface ChatPage {
+  page: Page
+  /** Console errors and uncaught exceptions (a CSP violation shows up here). */
+  errors: string[]
+}
+
+/** A page in its own browser context (its own cookies and storage), closed when `t` ends. */
+async function openPage (t: Test, url: string): Promise<ChatPage> {
+  if (browser === undefined) throw new Error('no browser')
+  const context = await browser.newContext()
+  t.teardown(async () => await context.close())
+  const page = await context.newPage()
+  page.setDefaultTimeout(WAIT_MS)
+  const errors: string[] = []
+  page.on('console', (msg: ConsoleMessage) => { if (msg.type() === 'error') errors.push(msg.text()) })
+  page.on('pageerror', (err) => { errors.push(err.message) })
+  const res = await page.goto(url)
+  if (res?.status() !== 200) {
+    throw new Error(`GET ${url} answered ${res?.status() ?? 'nothing'}: does lib/app.ts register routes/client.ts?`)
+  }
+  return { page, errors }
+}
+
+async function logIn (page: Page, jid: string, password = PASSWORD): Promise<void> {
+  await page.fill('#jid', jid)
+  await page.fill('#password', password)
+  await page.click('#connect')
+}
+
+async function statusOf (page: Page): Promise<{ state: string | null, text: string | null }> {
+  const status = page.locator('#status')
+  return { state: await status.getAttribute('data-state'), text: await status.textContent() }
+}
+
+async function waitForState (page: Page, state: string): Promise<void> {
+  await page.locator(`#status[data-state="${state}"]`).waitFor()
+}
+
+async function send (page: Page, to: string, text: string): Promise<void> {
+  await page.fill('#to', to)
+  await page.fill('#body', text)
+  await page.click('#send')
+}
+
+/** The `n`th (from 1) incoming message in the log, once there. */
+async function incoming (page: Page, n: number): Promise<{ from: string | null, body: string | null }> {
+  const li = page.locator('#log li[data-direction="in"]').nth(n - 1)
+  await li.waitFor()
+  return { from: await li.getAttribute('data-from'), body: await li.locator('.body').textContent() }
+}
+
+async function logOut (page: Page): Promise<void> {
+  await page.click('#logout')
+  await waitForState(page, 'disconnected')
+}
+
+t.test('two users chat from the page through Megaphone, each message shown once, then log out', async (t) => {
+  const prefix = 'chatpg'
+  const mp = await startMegaphone(t)
+  const [a, b] = await registerUsers(prefix, 2, PASSWORD) as [string, string]
+  const jidA = `${a}@${ej.domain}`
+  const jidB = `${b}@${ej.domain}`
+
+  const pageA = await openPage(t, `${mp.baseUrl}/?domain=${ej.domain}`)
+  const pageB = await openPage(t, `${mp.baseUrl}/`)
+  // A bare user name takes ?domain=; B types the full JID.
+  await logIn(pageA.page, a)
+  await logIn(pageB.page, jidB)
+  await Promise.all([waitForState(pageA.page, 'connected'), waitForState(pageB.page, 'connected')])
+  t.match((await statusOf(pageA.page)).text, `Connected as ${jidA}/`)
+  t.match((await statusOf(pageB.page)).text, `Connected as ${jidB}/`)
+  t.equal(await pageA.page.isVisible('#login'), false, 'the log-in form gives way to the chat')
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 2, WAIT_MS, 'both sessions in ejabberd')
+
+  // Markup in a message stays text.
+  const hello = 'héllo → 世界 <b>bold</b> & "quoted"'
+  await send(pageA.page, jidB, hello)
+  t.same(await incoming(pageB.page, 1), { from: jidA, body: hello }, 'B sees A\'s message with A as sender')
+  t.equal(await pageB.page.locator('#log b').count(), 0, 'no element made from message text')
+  // XEP-0184: B's page acknowledged it.
+  await pageA.page.locator('#log li[data-direction="out"][data-delivered="true"]').waitFor()
+  t.equal(await pageA.page.locator('#body').inputValue(), '', 'the message box is cleared')
+
+  await send(pageB.page, jidA, 'hi A')
+  t.same(await incoming(pageA.page, 1), { from: jidB, body: 'hi A' }, 'A sees B\'s reply')
+  await pageB.page.locator('#log li[data-direction="out"][data-delivered="true"]').waitFor()
+  // The reply went through after A's message: a duplicate of that would be here by now.
+  t.equal(await pageB.page.locator('#log li[data-direction="in"]').count(), 1, 'B shows A\'s message exactly once')
+  t.equal(await pageA.page.locator('#log li[data-direction="in"]').count(), 1, 'A shows B\'s reply exactly once')
+
+  await Promise.all([logOut(pageA.page), logOut(pageB.page)])
+  t.equal((await statusOf(pageA.page)).text, 'Logged out')
+  t.equal(await pageA.page.isVisible('#login'), true, 'the log-in form is back')
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, WAIT_MS, 'sessions to end in ejabberd')
+  t.equal(await sessionsWithPrefix(prefix), 0, 'no session left in ejabberd')
+  t.equal(mp.app.bosh.size, 0, 'no BOSH session left in Megaphone')
+  t.same(pageA.errors, [], 'no console errors on page A')
+  t.same(pageB.errors, [], 'no console errors on page B')
+})
+
+t.test('the roster shows a contact offline, online, away and offline again; clicking it addresses it (RFC 6121 2.2)', async (t) => {
+  const prefix = 'chpgroster'
+  const mp = await startMegaphone(t)
+  const [a, b] = await registerUsers(prefix, 2, PASSWORD) as [string, string]
+  const jidA = `${a}@${ej.domain}`
+  const jidB = `${b}@${ej.domain}`
+  // Mutual subscriptions, as if both had accepted each other.
+  const domain = JSON.stringify(ej.domain)
+  for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
+    t.equal(await evalErlang(`mod_admin_extra:add_rosteritem(<<"${user}">>, <<${domain}>>, <<"${contact}">>, <<${domain}>>, <<"${name}">>, <<>>, <<"both">>).`), 'ok')
+  }
+
+  const pageA = await openPage(t, `${mp.baseUrl}/?domain=${ej.domain}`)
+  await logIn(pageA.page, a)
+  await waitForState(pageA.page, 'connected')
+  const bOnA = pageA.page.locator(`#roster li[data-jid="${jidB}"]`)
+  await bOnA.waitFor()
+  t.equal(await bOnA.locator('.name').textContent(), 'Bea', 'the roster name')
+  t.equal(await bOnA.getAttribute('data-presence'), 'offline')
+  t.equal(await pageA.page.isVisible('#roster-empty'), false)
+
+  const pageB = await openPage(t, `${mp.baseUrl}/?domain=${ej.domain}`)
+  await logIn(pageB.page, b)
+  await waitForState(pageB.page, 'connected')
+  await pageA.page.locator(`#roster li[data-jid="${jidB}"][data-presence="online"]`).waitFor()
+  await pageB.page.locator(`#roster li[data-jid="${jidA}"][data-presence="online"]`).waitFor()
+
+  await pageB.page.selectOption('#show', 'away')
+  await pageA.page.locator(`#roster li[data-jid="${jidB}"][data-presence="away"]`).waitFor()
+
+  await bOnA.locator('button').click()
+  t.equal(await pageA.page.locator('#to').inputValue(), jidB, 'clicking a contact fills in To')
+
+  await logOut(pageB.page)
+  await pageA.page.locator(`#roster li[data-jid="${jidB}"][data-presence="offline"]`).waitFor()
+  await logOut(pageA.page)
+  t.equal(await pageA.page.locator('#roster li').count(), 0, 'the roster is cleared on log-out')
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, WAIT_MS, 'sessions to end in ejabberd')
+  t.same(pageA.errors, [], 'no console errors on page A')
+  t.same(pageB.errors, [], 'no console errors on page B')
+})
+
+t.test('a wrong password shows a log-in failure and leaves no session', async (t) => {
+  const prefix = 'chpgbadpw'
+  const mp = await startMegaphone(t)
+  const [user] = await registerUsers(prefix, 1, PASSWORD) as [string]
+  const { page } = await openPage(t, `${mp.baseUrl}/?domain=${ej.domain}`)
+  await logIn(page, user, 'not-the-password')
+  await waitForState(page, 'error')
+  t.equal((await statusOf(page)).text, 'Log-in failed: wrong JID or password')
+  await page.locator('#connect:enabled').waitFor()
+  t.equal(await page.isVisible('#chat'), false, 'the chat stays hidden')
+  await waitFor(() => mp.app.bosh.size === 0, WAIT_MS, 'the BOSH session to end in Megaphone')
+  t.equal(await sessionsWithPrefix(prefix), 0)
+
+  // The form works again after a failure.
+  await logIn(page, user)
+  await waitForState(page, 'connected')
+  await logOut(page)
+})
+
+t.test('an endpoint that refuses the session shows a connection failure', async (t) => {
+  const mp = await startMegaphone(t)
+  // A same-origin path (the CSP allows no other) where nothing answers: 404.
+  const { page } = await openPage(t, `${mp.baseUrl}/?service=/no-bosh-here`)
+  await logIn(page, 'nobody')
+  await waitForState(page, 'error')
+  t.match((await statusOf(page)).text, /^Connection failed: /)
+  await page.locator('#connect:enabled').waitFor()
+})
