@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Logs in over BOSH with curl alone and leaves the session open for send.sh and
+# logout.sh: prints "SID RID JID" (RID: the next request's) on stdout.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/bosh/login.sh [OPTIONS] USER PASSWORD
+
+Creates a BOSH session (XEP-0124, XEP-0206), authenticates as USER with SASL
+PLAIN, binds a resource and sends initial presence. Prints one line on stdout:
+
+  SID RID JID
+
+for send.sh and logout.sh (RID is the rid the next request must carry). The
+server ends the session if no request comes within its inactivity period
+(printed as inactivity=SECONDS), so follow up promptly.
+
+USER is a name, or name@domain (which sets the domain unless -d is given).
+A PASSWORD of - is read from the first line of stdin (out of ps and history).
+
+Options:
+  -u URL       BOSH endpoint           default http://127.0.0.1:5280/http-bind
+  -d DOMAIN    XMPP domain             default localhost
+  -r RESOURCE  resource to bind        default: the server picks one
+  -w SECONDS   longest time the server may hold a request (BOSH wait), default 10
+  -t SECONDS   give up on a step after this long, default 30
+  -k           accept any TLS certificate (curl --insecure)
+  -v           print every request and response body (the SASL token hidden)
+  -h           this help
+
+Exit status: 0 logged in, 1 a step failed, 2 bad command line.
+
+Example:
+  read -r sid rid jid < <(scripts/bosh/login.sh alice secret)
+  rid=$(scripts/bosh/send.sh "$sid" "$rid" bob 'hello')
+  scripts/bosh/logout.sh "$sid" "$rid"
+EOF
+}
+
+# shellcheck source=scripts/bosh/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+main() {
+  bosh_parse_options 'u:d:r:w:t:kvh' "$@"
+  set -- "${BOSH_ARGS[@]+"${BOSH_ARGS[@]}"}"
+  (($# == 2)) || bosh_usage_error 'expected USER PASSWORD'
+  bosh_user_arg "$1"
+  bosh_password_arg "$2"
+  bosh_login "$BOSH_USER" "$BOSH_PASSWORD" "$BOSH_RESOURCE"
+  bosh_presence
+  printf '%s %s %s\n' "$BOSH_SID" "$BOSH_RID" "$BOSH_JID"
+}
+
+main "$@"

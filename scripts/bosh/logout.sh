@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Terminates a session made by login.sh.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/bosh/logout.sh [OPTIONS] SID RID
+
+Terminates the BOSH session SID (from login.sh) with unavailable presence, in
+the request with rid RID (XEP-0124 13).
+
+Options:
+  -u URL       BOSH endpoint           default http://127.0.0.1:5280/http-bind
+  -k           accept any TLS certificate (curl --insecure)
+  -v           print every request and response body
+  -h           this help
+
+Exit status: 0 logged out, 1 failed, 2 bad command line.
+
+Example:
+  scripts/bosh/logout.sh "$sid" "$rid"
+EOF
+}
+
+# shellcheck source=scripts/bosh/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+main() {
+  bosh_parse_options 'u:kvh' "$@"
+  set -- "${BOSH_ARGS[@]+"${BOSH_ARGS[@]}"}"
+  (($# == 2)) || bosh_usage_error 'expected SID RID'
+  bosh_session_args "$1" "$2"
+  bosh_terminate
+}
+
+main "$@"
