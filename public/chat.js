@@ -310,3 +310,15 @@ function span (className, text) {
   s.textContent = text
   return s
 }
+
+// Closing or leaving the page ends the session at once (XEP-0124 13) instead of
+// leaving it online until the inactivity timeout: a beacon outlives the page,
+// and the endpoint accepts its text/plain body. The rid is Strophe's next one;
+// a terminate may come one beyond the window (XEP-0124 11).
+addEventListener('pagehide', () => {
+  const proto = conn?._proto
+  if (!connected || typeof proto?.sid !== 'string' || !Number.isSafeInteger(proto.rid)) return
+  const body = `<body xmlns='http://jabber.org/protocol/httpbind' rid='${proto.rid}' sid='${proto.sid.replace(/[^\w-]/g, '')}' type='terminate'>` +
+    "<presence xmlns='jabber:client' type='unavailable'/></body>"
+  navigator.sendBeacon(service, new Blob([body], { type: 'text/plain;charset=UTF-8' }))
+})

@@ -171,6 +171,20 @@ t.test('the roster shows a contact offline, online, away and offline again; clic
   t.same(pageB.errors, [], 'no console errors on page B')
 })
 
+t.test('closing the tab ends the session at once, not at the inactivity timeout (XEP-0124 13)', async (t) => {
+  const mp = await startMegaphone(t)
+  const prefix = 'chatcl'
+  const [user] = await registerUsers(prefix, 1, PASSWORD) as [string]
+  const { page } = await openPage(t, `${mp.baseUrl}/`)
+  await logIn(page, user)
+  await waitForState(page, 'connected')
+  t.equal(await sessionsWithPrefix(prefix), 1)
+  await page.close({ runBeforeUnload: true })
+  // Inactivity is 60 s; the beacon's terminate ends it within a few.
+  await waitFor(async () => await sessionsWithPrefix(prefix) === 0, 10_000, 'the session gone from ejabberd')
+  t.equal(mp.app.bosh.size, 0, 'and from Megaphone')
+})
+
 t.test('a wrong password shows a log-in failure and leaves no session', async (t) => {
   const prefix = 'chpgbadpw'
   const mp = await startMegaphone(t)
