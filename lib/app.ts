@@ -26,6 +26,9 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
   const app = Fastify({
     ...(loggerInstance === undefined ? { logger: false } : { loggerInstance }),
     trustProxy: config.http.trustProxy,
+    // Long-polling means one request per client every `wait` seconds: a log
+    // line for each would drown everything else. Refusals and errors are logged where they happen.
+    disableRequestLogging: true,
     // Held requests last up to `wait`; keep idle keep-alive sockets a little longer than that.
     keepAliveTimeout: (config.bosh.maxWaitSeconds + 15) * 1000,
     requestTimeout: (config.bosh.maxWaitSeconds + 30) * 1000,

@@ -280,6 +280,17 @@ t.test('5: a client that drops a held request\'s connection is noticed, and noth
   await Promise.all([alice.terminate(), bob.terminate(), sent])
 })
 
+t.test('17.2: shutting Megaphone down answers held requests with system-shutdown and ends the ejabberd sessions', async (t) => {
+  const mp = await startMegaphone(t)
+  const prefix = 'x17s'
+  const [c] = await loggedIn(mp.boshUrl, prefix) as [BoshClient]
+  const held = c.request()
+  await waitFor(async () => mp.app.bosh.get(c.sid)?.heldCount === 1, 10_000, 'held')
+  await mp.app.close()
+  t.equal((await held).attrs.condition, 'system-shutdown')
+  await waitFor(async () => await sessionsWithPrefix(prefix) === 0, 10_000, 'ejabberd session ended')
+})
+
 t.test('GET on the endpoint says what it is, with 405 and Allow', async (t) => {
   const mp = await startMegaphone(t)
   const res = await request(mp.boshUrl)
