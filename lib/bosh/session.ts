@@ -149,11 +149,6 @@ export class Session implements UpstreamSession {
       return
     }
     const { rid } = body
-    // XEP-0124 15.4: with a key sequence, each key hashes to the previous one.
-    if (this.#key !== null && !this.#checkKey(body)) {
-      this.#refuse(BoshCondition.ITEM_NOT_FOUND, 'wrong key', respond)
-      return
-    }
     if (rid <= this.#rid) {
       this.#retransmit(rid, respond)
       return
@@ -239,6 +234,12 @@ export class Session implements UpstreamSession {
   get #requests (): number { return this.#p.hold + 1 }
 
   #process (body: RequestBody, respond: Respond): void {
+    // XEP-0124 15.4: with a key sequence, each new request's key hashes to the
+    // previous one; checked in rid order, so requests that came early wait their turn.
+    if (this.#key !== null && !this.#checkKey(body)) {
+      this.#refuse(BoshCondition.ITEM_NOT_FOUND, 'wrong key', respond)
+      return
+    }
     this.#rid = body.rid
     const { attrs } = body
     if (this.#p.acks && attrs.ack !== undefined) this.#onAck(uintAttr(attrs, 'ack', 0))

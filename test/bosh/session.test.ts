@@ -349,12 +349,22 @@ t.test('a polling session (hold=0) answers at once and may not poll faster than 
 t.test('a key sequence protects the session: each key must hash to the last (XEP-0124 15)', async (t) => {
   const { up, registry } = setup()
   const sha1 = (s: string): string => createHash('sha1').update(s).digest('hex')
-  const k2 = 'seed-2'
+  const k3 = 'seed'
+  const k2 = sha1(k3)
   const k1 = sha1(k2)
   const k0 = sha1(k1)
   const { sid } = created(registry, up, { newkey: k0 })
-  t.ok(send(registry, { rid: 101, sid, key: k1 }).answers.length === 0, 'right key accepted (held)')
-  t.equal(send(registry, { rid: 102, sid, key: 'wrong' }).el.attrs.condition, 'item-not-found')
+  const r101 = send(registry, { rid: 101, sid, key: k1 })
+  t.equal(r101.answers.length, 0, 'right key: accepted and held')
+  const r102 = send(registry, { rid: 102, sid, key: k2 })
+  t.equal(r101.answers.length, 1, 'next key: accepted, releasing 101')
+  t.equal(send(registry, { rid: 101, sid, key: k1 }).answers[0], r101.answers[0], 'a retransmission is answered from the buffer')
+  const r104 = send(registry, { rid: 104, sid, key: 'not-in-the-chain' })
+  t.equal(r104.answers.length, 0, 'a request ahead of a gap is checked in its turn, not on arrival')
+  send(registry, { rid: 103, sid, key: k3 })
+  t.equal(r102.answers.length, 1, '103 accepted, releasing 102')
+  t.equal(r104.el.attrs.condition, 'item-not-found', '104: its key does not hash to the last one')
+  t.equal(registry.size, 0, 'the session is over')
 })
 
 t.test('a stream error from ejabberd ends the session with remote-stream-error and the error inside (XEP-0206 8.4)', async (t) => {
