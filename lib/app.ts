@@ -6,6 +6,7 @@ import type { Link } from './link/link.js'
 import { Registry } from './bosh/registry.js'
 import type { Clock } from './bosh/clock.js'
 import health from '../routes/health.js'
+import metrics from '../routes/metrics.js'
 import httpBind from '../routes/http-bind.js'
 import client from '../routes/client.js'
 
@@ -40,6 +41,7 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
   app.addHook('preClose', async () => { registry.shutdown() })
 
   await app.register(health, { link, registry })
+  await app.register(metrics, { link, registry })
   await app.register(httpBind, {
     registry,
     path: config.bosh.path,

@@ -49,6 +49,11 @@ export class Registry {
   readonly #limits: BoshLimits
   readonly #ctx: SessionContext
   readonly #log: Log
+  #requests = 0
+  #created = 0
+  #refused = 0
+  /** Sessions closed, by terminal condition ('normal' for none). */
+  readonly #closed = new Map<string, number>()
 
   constructor (options: RegistryOptions) {
     const { upstream, log, clock = systemClock, defer = queueMicrotask, ...limits } = options
@@ -59,11 +64,20 @@ export class Registry {
       clock,
       log,
       defer,
-      onEnd: (session) => { this.#sessions.delete(session.sid) }
+      onEnd: (session) => { this.#sessions.delete(session.sid) },
+      onClose: (condition) => {
+        const key = condition ?? 'normal'
+        this.#closed.set(key, (this.#closed.get(key) ?? 0) + 1)
+      }
     }
   }
 
   get size (): number { return this.#sessions.size }
+
+  /** Counters since start, for /metrics. */
+  get stats (): { requests: number, created: number, refused: number, closed: ReadonlyMap<string, number> } {
+    return { requests: this.#requests, created: this.#created, refused: this.#refused, closed: this.#closed }
+  }
 
   get (sid: string): Session | undefined { return this.#sessions.get(sid) }
 
@@ -73,8 +87,16 @@ export class Registry {
    * Throws BoshError for a creation request that is refused.
    */
   handle (body: RequestBody, respond: Respond, ip: string, port: number): Session | null {
+    this.#requests++
     const sid = body.attrs.sid
-    if (sid === undefined) return this.#create(body, respond, ip, port)
+    if (sid === undefined) {
+      try {
+        return this.#create(body, respond, ip, port)
+      } catch (err) {
+        this.#refused++
+        throw err
+      }
+    }
     const session = this.#sessions.get(sid)
     if (session === undefined) {
       // XEP-0124 17.2: an unknown (or ended) session.
@@ -128,6 +150,7 @@ export class Registry {
       key: newkey?.toLowerCase() ?? null
     }, body.rid, respond, this.#ctx)
     this.#sessions.set(session.sid, session)
+    this.#created++
     this.#log.debug({ sid: session.sid, waitSeconds, hold }, 'session created')
     session.start(ip, port)
     return session

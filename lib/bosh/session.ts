@@ -45,6 +45,8 @@ export interface SessionContext {
   log: Log
   /** The session is over and answered everything it will answer: forget it. */
   onEnd (session: Session): void
+  /** The session closed, for metrics: with its terminal condition, or null for a normal end. */
+  onClose (condition: BoshCondition | null): void
   /** Schedules a function after the current batch of link frames (queueMicrotask). */
   defer (fn: () => void): void
 }
@@ -464,6 +466,7 @@ export class Session implements UpstreamSession {
     this.#out = []
     this.#final = terminateBody(condition, payload)
     this.#state = 'closed'
+    this.#ctx.onClose(condition)
     if (this.#openTimer !== null) this.#ctx.clock.clearTimeout(this.#openTimer)
     this.#openTimer = null
     if (this.#id !== 0) {

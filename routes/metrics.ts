@@ -1,0 +1,39 @@
+// GET /metrics: Prometheus text exposition (format 0.0.4) of sessions, the
+// link and the process, for an operator's dashboards and alerts.
+import type { FastifyPluginAsync } from 'fastify'
+import type { Link } from '../lib/link/link.js'
+import type { Registry } from '../lib/bosh/registry.js'
+
+export interface MetricsOptions {
+  link: Link
+  registry: Registry
+}
+
+const LINK_STATUSES = ['idle', 'connecting', 'handshaking', 'ready', 'waiting', 'closed'] as const
+
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, registry }) => {
+  app.get('/metrics', async (_request, reply) => {
+    const stats = registry.stats
+    const memory = process.memoryUsage()
+    const lines: string[] = []
+    const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: Array<[string, number]>): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
+      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`)
+    }
+    metric('megaphone_bosh_sessions', 'gauge', 'BOSH sessions open.', [['', registry.size]])
+    metric('megaphone_bosh_sessions_created_total', 'counter', 'BOSH sessions created.', [['', stats.created]])
+    metric('megaphone_bosh_sessions_refused_total', 'counter', 'Session creation requests refused.', [['', stats.refused]])
+    metric('megaphone_bosh_sessions_closed_total', 'counter', 'BOSH sessions closed, by terminal condition (normal: none).',
+      [...stats.closed].sort(([a], [b]) => a.localeCompare(b)).map(([condition, n]) => [`{condition="${condition}"}`, n]))
+    metric('megaphone_bosh_requests_total', 'counter', 'Well-formed BOSH requests received.', [['', stats.requests]])
+    metric('megaphone_link_status', 'gauge', 'The link to ejabberd: 1 for its current status.',
+      LINK_STATUSES.map((status) => [`{status="${status}"}`, link.status === status ? 1 : 0]))
+    metric('megaphone_link_sessions', 'gauge', 'Connection IDs open on the link.', [['', link.sessionCount]])
+    metric('megaphone_link_saturated', 'gauge', '1 while the link\'s write buffer is over its high-water mark.', [['', link.saturated ? 1 : 0]])
+    metric('megaphone_process_resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]])
+    metric('megaphone_process_heap_used_bytes', 'gauge', 'V8 heap in use.', [['', memory.heapUsed]])
+    return await reply.type('text/plain; version=0.0.4; charset=utf-8').header('cache-control', 'no-store').send(lines.join('\n') + '\n')
+  })
+}
+
+export default metrics
