@@ -34,6 +34,8 @@ export interface BenchEjabberd {
   readonly stateDir: string
   readonly domain: string
   readonly c2sPort: number
+  /** ejabberd_http: its own BOSH at /http-bind (mod_bosh). */
+  readonly httpPort: number
   readonly linkPort: number
   readonly secret: string
   readonly logPath: string
@@ -97,9 +99,17 @@ export async function startEjabberd (stateDir: string, ownerPid: number): Promis
     }
   }
   const env = JSON.parse(await runScript(['env', '--json', '--state', stateDir])) as {
-    domain: string, c2sPort: number, linkPort: number, secret: string, stateDir: string, logPath: string
+    domain: string, c2sPort: number, httpPort: number, linkPort: number, secret: string, stateDir: string, logPath: string
   }
-  return { stateDir: env.stateDir, domain: env.domain, c2sPort: env.c2sPort, linkPort: env.linkPort, secret: env.secret, logPath: env.logPath }
+  return {
+    stateDir: env.stateDir,
+    domain: env.domain,
+    c2sPort: env.c2sPort,
+    httpPort: env.httpPort,
+    linkPort: env.linkPort,
+    secret: env.secret,
+    logPath: env.logPath
+  }
 }
 
 /** Stops the server if it runs; removes its state directory unless `keep`. */

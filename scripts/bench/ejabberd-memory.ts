@@ -28,7 +28,15 @@ export interface EjabberdMemory {
   linkSessions: ProcessGroup
   /** The c2s process of each session in ejabberd_sm. */
   c2s: ProcessGroup
+  /** ejabberd_bosh processes: mod_bosh's session, the socket of its c2s. */
+  boshSessions: ProcessGroup
+  /** ejabberd_http processes: one per HTTP connection, blocked in mod_bosh while its request is held. */
+  httpConnections: ProcessGroup
 }
+
+/** The process groups of a reading, in the order MEASURE returns them. */
+const GROUPS = ['linkSessions', 'c2s', 'boshSessions', 'httpConnections'] as const
+type GroupName = typeof GROUPS[number]
 
 export interface ProcessGroup {
   count: number
@@ -52,10 +60,12 @@ const MEASURE = `
   TotalBefore = erlang:memory(total),
   Hibernated = fun(P) -> erlang:process_info(P, current_function) =:= {current_function, {erlang, hibernate, 3}} end,
   Mem = fun(Ps) -> lists:sum([B || P <- Ps, {memory, B} <- [erlang:process_info(P, memory)]]) end,
-  Sessions = fun() -> [P || P <- erlang:processes(),
-                            case proc_lib:initial_call(P) of {megaphone_session, _, _} -> true; _ -> false end] end,
-  C2S = fun() -> [element(2, element(2, S)) || S <- ejabberd_sm:dirty_get_my_sessions_list()] end,
-  {SBefore, CBefore} = (fun() -> {Mem(Sessions()), Mem(C2S())} end)(),
+  ByModule = fun(Mod) -> [P || P <- erlang:processes(),
+                                case proc_lib:initial_call(P) of {Mod, _, _} -> true; _ -> false end] end,
+  Groups = fun() -> [ByModule(megaphone_session),
+                     [element(2, element(2, S)) || S <- ejabberd_sm:dirty_get_my_sessions_list()],
+                     ByModule(ejabberd_bosh), ByModule(ejabberd_http)] end,
+  Before = (fun() -> [Mem(Ps) || Ps <- Groups()] end)(),
   GcRounds = (fun Round(I, Prev) ->
                   _ = [erlang:garbage_collect(P) || P <- erlang:processes()],
                   true = erlang:garbage_collect(),
@@ -70,22 +80,22 @@ const MEASURE = `
   DriverAlloc = lists:sum([S || {instance, _, Props} <- erlang:system_info({allocator, driver_alloc}),
                                  {K, L} <- Props, lists:member(K, [mbcs, sbcs, mbcs_pool]),
                                  {blocks, Bs} <- L, {_, BL} <- Bs, {size, S, _, _} <- BL]),
-  {SN, SMem, SHib, CN, CMem, CHib} = (fun() ->
-      Ss = Sessions(), Cs = C2S(),
-      {length(Ss), Mem(Ss), length([x || P <- Ss, Hibernated(P)]),
-       length(Cs), Mem(Cs), length([x || P <- Cs, Hibernated(P)])} end)(),
-  {TotalBefore, G(total), G(processes), G(processes_used), G(ets), G(binary), G(system), DriverAlloc,
-   erlang:system_info(process_count), erlang:system_info(port_count), GcRounds,
-   SN, SBefore, SMem, SHib, CN, CBefore, CMem, CHib}.`
+  After = (fun() -> lists:append([[length(Ps), B, Mem(Ps), length([x || P <- Ps, Hibernated(P)])]
+                                  || {Ps, B} <- lists:zip(Groups(), Before)]) end)(),
+  list_to_tuple([TotalBefore, G(total), G(processes), G(processes_used), G(ets), G(binary), G(system), DriverAlloc,
+                 erlang:system_info(process_count), erlang:system_info(port_count), GcRounds | After]).`
 
-const FIELDS = 19
+/** Eleven figures, then count, bytes before GC, bytes, hibernated for each group. */
+const FIELDS = 11 + 4 * GROUPS.length
 
 export async function measureEjabberd (stateDir: string): Promise<EjabberdMemory> {
   const text = await evalErlang(stateDir, MEASURE)
   const n = (text.match(/\d+/g) ?? []).map(Number)
   if (!text.startsWith('{') || n.length !== FIELDS) throw new Error(`unexpected memory reading from ejabberd: ${text}`)
   const [totalBeforeGc, total, processes, processesUsed, ets, binary, system, driverAlloc, processCount, portCount, gcRounds,
-    sN, sBefore, sMem, sHib, cN, cBefore, cMem, cHib] = n as [number, ...number[]]
+    ...groups] = n as [number, ...number[]]
+  const group = (i: number): ProcessGroup =>
+    ({ count: groups[4 * i]!, bytesBeforeGc: groups[4 * i + 1]!, bytes: groups[4 * i + 2]!, hibernated: groups[4 * i + 3]! })
   return {
     totalBeforeGc,
     total: processesUsed! + system!,
@@ -98,8 +108,7 @@ export async function measureEjabberd (stateDir: string): Promise<EjabberdMemory
     processCount: processCount!,
     portCount: portCount!,
     gcRounds: gcRounds!,
-    linkSessions: { count: sN!, bytesBeforeGc: sBefore!, bytes: sMem!, hibernated: sHib! },
-    c2s: { count: cN!, bytesBeforeGc: cBefore!, bytes: cMem!, hibernated: cHib! }
+    ...Object.fromEntries(GROUPS.map((name, i) => [name, group(i)])) as Record<GroupName, ProcessGroup>
   }
 }
 
@@ -144,7 +153,7 @@ export async function reading (
   }
   const all = [first]
   while (all.length < count) all.push(await measureEjabberd(stateDir))
-  const m = (key: Exclude<keyof EjabberdMemory, 'linkSessions' | 'c2s'>): number => median(all.map((r) => r[key]))
+  const m = (key: Exclude<keyof EjabberdMemory, GroupName>): number => median(all.map((r) => r[key]))
   return {
     totalBeforeGc: first.totalBeforeGc,
     total: m('total'),
@@ -157,8 +166,7 @@ export async function reading (
     processCount: m('processCount'),
     portCount: m('portCount'),
     gcRounds: m('gcRounds'),
-    linkSessions: medianGroup(all.map((r) => r.linkSessions)),
-    c2s: medianGroup(all.map((r) => r.c2s)),
+    ...Object.fromEntries(GROUPS.map((name) => [name, medianGroup(all.map((r) => r[name]))])) as Record<GroupName, ProcessGroup>,
     readings: all.length,
     settled: first.processCount <= maxProcesses
   }

@@ -18,7 +18,6 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import os from 'node:os'
 import { join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Link } from '../../lib/link/link.js'
 import type { C2sChildMessage, C2sClientsOptions } from './c2s-clients.js'
@@ -27,6 +26,7 @@ import {
   type BenchEjabberd
 } from './ejabberd-control.js'
 import { ejabberdVersion, reading, type Reading } from './ejabberd-memory.js'
+import { childScript, commandLine, log, nextMessage, positiveInt, textTable, withTimeout } from './harness.js'
 import { BenchLinkSession } from './link-session.js'
 import { pool } from './pool.js'
 
@@ -78,27 +78,6 @@ function nodeMemory (): NodeMemory {
   gc?.()
   const { heapUsed, rss } = process.memoryUsage()
   return { heapUsed, rss }
-}
-
-function positiveInt (name: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(text)
-  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new Error(`--${name}: expected an integer from 1 to ${max}, got ${text}`)
-  return n
-}
-
-function log (message: string): void {
-  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`)
-}
-
-async function withTimeout<T> (what: string, ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms)
-    })])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** Everything the run started, stopped once whatever happens. */
@@ -167,25 +146,6 @@ async function linkPhase (server: BenchEjabberd, link: Link, n: number, idleMs: 
 
 interface C2sClients { child: ChildProcess, exited: Promise<void>, loginMs: number }
 
-function c2sChildPath (): string {
-  // The same extension as this file: .js when built, .ts under a TypeScript loader.
-  const self = fileURLToPath(import.meta.url)
-  return join(self, '..', `c2s-clients${self.endsWith('.ts') ? '.ts' : '.js'}`)
-}
-
-async function nextChildMessage (child: ChildProcess, timeoutMs: number, what: string): Promise<C2sChildMessage> {
-  return await withTimeout(what, timeoutMs, new Promise((resolve, reject) => {
-    const onMessage = (msg: C2sChildMessage): void => { off(); resolve(msg) }
-    const onExit = (code: number | null, signal: string | null): void => {
-      off()
-      reject(new Error(`${what}: c2s-clients exited (code ${code}, signal ${signal})`))
-    }
-    const off = (): void => { child.off('message', onMessage); child.off('exit', onExit) }
-    child.on('message', onMessage)
-    child.on('exit', onExit)
-  }))
-}
-
 async function startC2sClients (server: BenchEjabberd, n: number, concurrency: number): Promise<C2sClients> {
   const opts: C2sClientsOptions = {
     host: '127.0.0.1',
@@ -197,10 +157,10 @@ async function startC2sClients (server: BenchEjabberd, n: number, concurrency: n
     concurrency,
     loginTimeoutMs: LOGIN_TIMEOUT_MS
   }
-  const child = fork(c2sChildPath(), [JSON.stringify(opts)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(childScript('c2s-clients'), [JSON.stringify(opts)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   running.child = child
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const ready = await nextChildMessage(child, loginTimeoutMs(n), `c2s: ${n} logins`)
+  const ready = await nextMessage<C2sChildMessage>(child, loginTimeoutMs(n), `c2s: ${n} logins`)
   if (ready.type !== 'ready') throw new Error(`c2s: ${ready.type === 'error' ? ready.message : ready.type}`)
   return { child, exited, loginMs: ready.loginMs }
 }
@@ -208,7 +168,7 @@ async function startC2sClients (server: BenchEjabberd, n: number, concurrency: n
 /** Tells the child to end every stream, waits for it to exit and for ejabberd to have no session. */
 async function stopC2sClients (server: BenchEjabberd, { child, exited }: C2sClients): Promise<void> {
   child.send({ type: 'close' })
-  const closed = await nextChildMessage(child, CLOSE_TIMEOUT_MS, 'c2s: close')
+  const closed = await nextMessage<C2sChildMessage>(child, CLOSE_TIMEOUT_MS, 'c2s: close')
   if (closed.type !== 'closed') throw new Error(`c2s: close: ${closed.type === 'error' ? closed.message : closed.type}`)
   await withTimeout('c2s: child exit', CHILD_EXIT_TIMEOUT_MS, exited)
   running.child = null
@@ -244,11 +204,6 @@ async function warmUp (server: BenchEjabberd, link: Link, n: number, concurrency
 // ---------------------------------------------------------------- report
 
 const kib = (bytes: number, n: number): string => (bytes / n / KiB).toFixed(1)
-const table = (rows: string[][]): string[] => {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd())
-}
-
 type Figure = 'total' | 'asIdle' | 'processes' | 'ets' | 'binary' | 'otherSystem' | 'driverAlloc'
 
 /** Bytes the loaded reading holds over its baseline. "As idle" compares erlang:memory(total) before the forced GC with the baseline after it. */
@@ -291,7 +246,7 @@ function report (results: SizeResult[], meta: { command: string, version: string
     '           their memory stops shrinking, reads erlang:memory(); figures are the median of 5 readings.',
     '',
     'ejabberd memory per idle session, KiB ((loaded - baseline) / N)',
-    ...table([
+    ...textTable([
       ['N', 'transport', 'total', 'as idle', 'processes', 'ets', 'binary', 'other', '(driver)', 'c2s proc', 'link proc', 'logins/s'],
       ...results.flatMap((r) => [
         perSessionRow(r.n, 'link', r.link.base, r.link.loaded, r.link.loginMs),
@@ -334,7 +289,7 @@ async function main (): Promise<void> {
   const concurrency = positiveInt('concurrency', String(args.concurrency))
   const timeoutMs = positiveInt('timeout-s', String(args['timeout-s'])) * 1000
   running.keep = args['keep-state'] === true
-  const command = ['node', ...process.execArgv, relative(process.cwd(), process.argv[1] ?? ''), ...process.argv.slice(2)].join(' ')
+  const command = commandLine()
   if (gc === undefined) log('global.gc is not available: Node heap figures are without a forced GC (run node with --expose-gc)')
 
   const watchdog = setTimeout(() => {

@@ -1,0 +1,622 @@
+// Benchmark: memory per idle BOSH session, through Megaphone (its own Node
+// process, plus ejabberd behind the link) against ejabberd's own mod_bosh, in
+// one run against one private ejabberd on loopback (docs/bench-bosh-memory.md).
+//
+//   npm run build && node --expose-gc dist/scripts/bench/bosh-memory.js [--sizes 1000,5000]
+//
+// 1. Start ejabberd in .state/bench-<pid> on free ports, register the users.
+// 2. Warm up: max(sizes) sessions through Megaphone, then through mod_bosh,
+//    logged in and terminated, so that ejabberd starts every phase from the
+//    same high-water mark.
+// 3. For each N: a fresh Megaphone process (megaphone-process.ts; 200
+//    sessions in and out so its code is compiled), baseline readings of
+//    ejabberd and of Megaphone, N BOSH sessions logged in by a client process
+//    (bosh-clients.ts) that then keeps one request held in each, idle for
+//    --idle-s, readings, terminate all, wait until ejabberd has none. Then the
+//    same N against mod_bosh, with ejabberd's readings.
+//    Per session = (loaded - baseline) / N.
+// 4. With --heap-diff, one more Megaphone phase at max(sizes), outside the
+//    table: heap snapshots before and after, compared per session by what
+//    holds the memory (heap-diff.ts).
+// 5. Print the report (markdown tables), stop ejabberd and every child (also
+//    on failure, Ctrl-C or --timeout-s).
+import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import os from 'node:os'
+import { join, relative } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { BoshClientsMessage, BoshClientsOptions, BoshClientsRequest, BoshClientsStatus } from './bosh-clients.js'
+import {
+  PROJECT_ROOT, connectedUsers, registerBulk, sleep, startEjabberd, stopEjabberd, waitForSessions,
+  type BenchEjabberd
+} from './ejabberd-control.js'
+import { ejabberdVersion, reading, type Reading } from './ejabberd-memory.js'
+import { childScript, commandLine, log, markdownTable, nextMessage, positiveInt, withTimeout } from './harness.js'
+import { heapDiff, type HeapDiff, type HeapDiffRow } from './heap-diff.js'
+import type { MegaphoneMemory, MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
+
+const USER_PREFIX = 'bench'
+const PASSWORD = 'bench-password'
+/**
+ * At N sessions the client process holds N sockets (plus --concurrency for
+ * terminations), and so does Megaphone, or ejabberd for mod_bosh: under the
+ * 20,000 open files a process may have here.
+ */
+const MAX_SIZE = 10_000
+/** Megaphone's default longest `wait` (lib/config.ts): the benchmark runs Megaphone on its defaults. */
+const MAX_WAIT_SECONDS = 60
+/** Sessions logged in and out of a fresh Megaphone process before its baseline: compiles the code paths. */
+const MEGAPHONE_WARM_UP = 200
+const MEGAPHONE_READINGS = 3
+const MEGAPHONE_START_TIMEOUT_MS = 60_000
+const MEGAPHONE_CALL_TIMEOUT_MS = 30_000
+const HEAP_SNAPSHOT_TIMEOUT_MS = 120_000
+const HEAP_DIFF_ROWS = 20
+const LOGIN_TIMEOUT_MS = 60_000
+const CLOSE_TIMEOUT_MS = 60_000
+const STATUS_TIMEOUT_MS = 10_000
+const CHILD_EXIT_TIMEOUT_MS = 10_000
+/** Login phase: a fixed allowance plus a per-session one. */
+const loginTimeoutMs = (n: number): number => 60_000 + 40 * n
+/** Terminating every session: a fixed allowance plus a per-session one. */
+const terminateTimeoutMs = (n: number): number => 60_000 + 20 * n
+
+const OPTIONS = {
+  sizes: { type: 'string', default: '1000,5000' },
+  'idle-s': { type: 'string', default: '5' },
+  'wait-s': { type: 'string', default: '60' },
+  concurrency: { type: 'string', default: '100' },
+  'timeout-s': { type: 'string', default: '1200' },
+  'keep-state': { type: 'boolean', default: false },
+  'heap-diff': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false }
+} as const
+
+const HELP = `Usage: node --expose-gc dist/scripts/bench/bosh-memory.js [options]   (after: npm run build)
+
+  --sizes N,N     session counts to measure, each <= ${MAX_SIZE} (default 1000,5000)
+  --idle-s S      idle time, one request held per session, before each reading (default 5)
+  --wait-s S      BOSH wait asked for at session creation, <= ${MAX_WAIT_SECONDS} (default 60)
+  --concurrency C logins (and terminations) in flight at once (default 100)
+  --timeout-s S   bound on the whole run (default 1200)
+  --keep-state    keep .state/bench-<pid> (config, logs) after the run
+  --heap-diff     then one more Megaphone phase at max(sizes) with heap snapshots before and
+                  after: what Megaphone's heap holds per session, by constructor and by string
+`
+
+interface PhaseResult {
+  base: Reading
+  loaded: Reading
+  loginMs: number
+  /** Client status after the readings. */
+  status: BoshClientsStatus
+  terminateMs: number
+}
+
+interface MegaphonePhaseResult extends PhaseResult {
+  node: { base: MegaphoneMemory, loaded: MegaphoneMemory }
+}
+
+interface SizeResult {
+  n: number
+  megaphone: MegaphonePhaseResult
+  modBosh: PhaseResult
+}
+
+const KiB = 1024
+const MiB = 1024 * 1024
+/** Processes on the idle server before any session: a baseline waits until ended sessions' processes are gone. */
+let idleProcessCount = Infinity
+const PROCESS_SLACK = 10
+
+interface Settings { idleMs: number, waitSeconds: number, concurrency: number }
+
+/** Everything the run started, stopped once whatever happens. */
+const running: { megaphone: ChildProcess | null, clients: ChildProcess | null, stateDir: string | null, keep: boolean } =
+  { megaphone: null, clients: null, stateDir: null, keep: false }
+let cleaningUp: Promise<void> | null = null
+
+async function cleanup (): Promise<void> {
+  cleaningUp ??= (async () => {
+    for (const child of [running.clients, running.megaphone]) {
+      if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    }
+    if (running.stateDir !== null) {
+      log(`stopping ejabberd (${relative(PROJECT_ROOT, running.stateDir)})`)
+      await stopEjabberd(running.stateDir, running.keep).catch((err: unknown) => log(`stop failed: ${String(err)}`))
+    }
+  })()
+  await cleaningUp
+}
+
+/** A reading with no session open: first waits for the processes of ended sessions to exit. */
+async function baseline (stateDir: string): Promise<Reading> {
+  return await reading(stateDir, { maxProcesses: idleProcessCount + PROCESS_SLACK })
+}
+
+function exitOf (child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve()
+    else child.once('exit', () => resolve())
+  })
+}
+
+// ---------------------------------------------------------------- Megaphone (child process)
+
+interface Megaphone { child: ChildProcess, url: string, exited: Promise<void> }
+
+/** The environment of the Megaphone process: Megaphone's defaults, except where it finds ejabberd and what it serves. */
+function megaphoneEnv (server: BenchEjabberd): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MEGAPHONE_')))
+  return {
+    ...env,
+    MEGAPHONE_LINK_HOST: '127.0.0.1',
+    MEGAPHONE_LINK_PORT: String(server.linkPort),
+    MEGAPHONE_LINK_SECRET: server.secret,
+    MEGAPHONE_HTTP_HOST: '127.0.0.1',
+    MEGAPHONE_HTTP_PORT: '0',
+    MEGAPHONE_BOSH_DOMAINS: server.domain,
+    MEGAPHONE_LOG_LEVEL: 'warn'
+  }
+}
+
+async function startMegaphone (server: BenchEjabberd): Promise<Megaphone> {
+  const execArgv = [...process.execArgv.filter((a) => a !== '--expose-gc'), '--expose-gc']
+  // The child's stdout (its log) goes to this process's stderr: stdout is the report's.
+  const child = fork(childScript('megaphone-process'), [], { execArgv, env: megaphoneEnv(server), stdio: ['ignore', 2, 2, 'ipc'] })
+  running.megaphone = child
+  const exited = exitOf(child)
+  const msg = await nextMessage<MegaphoneMessage>(child, MEGAPHONE_START_TIMEOUT_MS, 'megaphone: start')
+  if (msg.type !== 'listening') throw new Error(`megaphone: start: ${msg.type === 'error' ? msg.message : msg.type}`)
+  return { child, url: `http://127.0.0.1:${msg.port}/http-bind`, exited }
+}
+
+async function megaphoneCall (megaphone: Megaphone, request: MegaphoneRequest): Promise<MegaphoneMessage> {
+  const timeoutMs = request.type === 'heap-snapshot' ? HEAP_SNAPSHOT_TIMEOUT_MS : MEGAPHONE_CALL_TIMEOUT_MS
+  const reply = nextMessage<MegaphoneMessage>(megaphone.child, timeoutMs, `megaphone: ${request.type}`)
+  megaphone.child.send(request)
+  const msg = await reply
+  if (msg.type === 'error') throw new Error(`megaphone: ${msg.message}`)
+  return msg
+}
+
+/** Median of a few readings of the Megaphone process, each after global.gc(). */
+async function megaphoneMemory (megaphone: Megaphone): Promise<MegaphoneMemory> {
+  const all: MegaphoneMemory[] = []
+  for (let i = 0; i < MEGAPHONE_READINGS; i++) {
+    if (i > 0) await sleep(500)
+    const msg = await megaphoneCall(megaphone, { type: 'memory' })
+    if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
+    all.push(msg.memory)
+  }
+  const median = (key: 'rss' | 'heapUsed' | 'heapTotal' | 'external' | 'arrayBuffers'): number =>
+    [...all.map((m) => m[key])].sort((a, b) => a - b)[Math.floor(all.length / 2)]!
+  return {
+    ...all[all.length - 1]!,
+    rss: median('rss'),
+    heapUsed: median('heapUsed'),
+    heapTotal: median('heapTotal'),
+    external: median('external'),
+    arrayBuffers: median('arrayBuffers')
+  }
+}
+
+async function stopMegaphone (megaphone: Megaphone): Promise<void> {
+  const msg = await megaphoneCall(megaphone, { type: 'close' })
+  if (msg.type !== 'closed') throw new Error(`megaphone: close: unexpected ${msg.type}`)
+  await withTimeout('megaphone: exit', CHILD_EXIT_TIMEOUT_MS, megaphone.exited)
+  running.megaphone = null
+}
+
+/** Waits until Megaphone's registry and link have no session left. */
+async function waitForMegaphoneEmpty (megaphone: Megaphone): Promise<void> {
+  const deadline = Date.now() + CLOSE_TIMEOUT_MS
+  for (;;) {
+    const msg = await megaphoneCall(megaphone, { type: 'memory' })
+    if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
+    const { sessions, linkSessions } = msg.memory
+    if (sessions === 0 && linkSessions === 0) return
+    if (Date.now() >= deadline) {
+      throw new Error(`megaphone: ${sessions} BOSH sessions and ${linkSessions} link sessions left ${CLOSE_TIMEOUT_MS} ms after every client terminated`)
+    }
+    await sleep(250)
+  }
+}
+
+// ---------------------------------------------------------------- BOSH clients (child process)
+
+interface Clients { child: ChildProcess, exited: Promise<void>, loginMs: number, label: string }
+
+async function startClients (label: string, url: string, server: BenchEjabberd, n: number, settings: Settings): Promise<Clients> {
+  const opts: BoshClientsOptions = {
+    url,
+    domain: server.domain,
+    prefix: USER_PREFIX,
+    count: n,
+    password: PASSWORD,
+    concurrency: settings.concurrency,
+    loginTimeoutMs: LOGIN_TIMEOUT_MS,
+    waitSeconds: settings.waitSeconds
+  }
+  const child = fork(childScript('bosh-clients'), [JSON.stringify(opts)], { stdio: ['ignore', 2, 2, 'ipc'] })
+  running.clients = child
+  const exited = exitOf(child)
+  const ready = await nextMessage<BoshClientsMessage>(child, loginTimeoutMs(n), `${label}: ${n} logins`)
+  if (ready.type !== 'ready') throw new Error(`${label}: ${n} logins: ${ready.type === 'error' ? ready.message : ready.type}`)
+  return { child, exited, loginMs: ready.loginMs, label }
+}
+
+async function clientCall (clients: Clients, request: BoshClientsRequest, timeoutMs: number): Promise<BoshClientsMessage> {
+  const reply = nextMessage<BoshClientsMessage>(clients.child, timeoutMs, `${clients.label}: ${request.type}`)
+  clients.child.send(request)
+  const msg = await reply
+  if (msg.type === 'error') throw new Error(`${clients.label}: ${request.type}: ${msg.message}`)
+  return msg
+}
+
+function describe (s: BoshClientsStatus): string {
+  return `${s.sessions} sessions, ${s.held} with a request held, ${s.overdue} held past wait, ${s.failures} failed, ` +
+    `${s.answered} held requests answered, ${s.reconnects} connections closed by the server` +
+    (s.firstFailures.length > 0 ? `; first failures:\n    ${s.firstFailures.join('\n    ')}` : '')
+}
+
+/** Every session alive with exactly one request held, or an error that says what is not. */
+async function checkClients (clients: Clients, n: number, when: string): Promise<BoshClientsStatus> {
+  const msg = await clientCall(clients, { type: 'status' }, STATUS_TIMEOUT_MS)
+  if (msg.type !== 'status') throw new Error(`${clients.label}: status: unexpected ${msg.type}`)
+  const s = msg.status
+  if (s.sessions !== n || s.held !== n || s.overdue !== 0 || s.failures !== 0) {
+    throw new Error(`${clients.label}: ${when}: expected ${n} sessions each with one request held; the clients see ${describe(s)}`)
+  }
+  return s
+}
+
+/** Terminates every session (XEP-0124 13), waits for the client process to exit and ejabberd to have no session. */
+async function terminateClients (server: BenchEjabberd, clients: Clients, n: number): Promise<number> {
+  const msg = await clientCall(clients, { type: 'terminate' }, terminateTimeoutMs(n))
+  if (msg.type !== 'terminated') throw new Error(`${clients.label}: terminate: unexpected ${msg.type}`)
+  if (msg.status.failures !== 0) throw new Error(`${clients.label}: terminate: ${describe(msg.status)}`)
+  await withTimeout(`${clients.label}: client process exit`, CHILD_EXIT_TIMEOUT_MS, clients.exited)
+  running.clients = null
+  await waitForSessions(server.stateDir, 0, CLOSE_TIMEOUT_MS)
+  return msg.terminateMs
+}
+
+/** N sessions in, checked, and out: for warm-ups. */
+async function inAndOut (label: string, url: string, server: BenchEjabberd, n: number, settings: Settings): Promise<void> {
+  const clients = await startClients(label, url, server, n, settings)
+  await checkClients(clients, n, 'after login')
+  await terminateClients(server, clients, n)
+}
+
+// ---------------------------------------------------------------- phases
+
+async function expectConnected (server: BenchEjabberd, label: string, n: number): Promise<void> {
+  const connected = await connectedUsers(server.stateDir)
+  if (connected !== n) throw new Error(`${label}: ejabberd has ${connected} sessions, expected ${n}`)
+}
+
+async function megaphonePhase (server: BenchEjabberd, n: number, settings: Settings): Promise<MegaphonePhaseResult> {
+  const megaphone = await startMegaphone(server)
+  await inAndOut('megaphone warm-up', megaphone.url, server, Math.min(n, MEGAPHONE_WARM_UP), settings)
+  await waitForMegaphoneEmpty(megaphone)
+  const base = await baseline(server.stateDir)
+  const nodeBase = await megaphoneMemory(megaphone)
+
+  const clients = await startClients('megaphone', megaphone.url, server, n, settings)
+  log(`megaphone: ${n} sessions logged in in ${(clients.loginMs / 1000).toFixed(1)} s; idle ${settings.idleMs / 1000} s`)
+  await sleep(settings.idleMs)
+  await checkClients(clients, n, 'after idle')
+  const nodeLoaded = await megaphoneMemory(megaphone)
+  if (nodeLoaded.sessions !== n || nodeLoaded.linkSessions !== n || nodeLoaded.linkStatus !== 'ready') {
+    throw new Error(`megaphone: expected ${n} sessions; it has ${nodeLoaded.sessions} BOSH sessions, ` +
+      `${nodeLoaded.linkSessions} link sessions, link ${nodeLoaded.linkStatus}`)
+  }
+  await expectConnected(server, 'megaphone', n)
+  const loaded = await reading(server.stateDir)
+  const status = await checkClients(clients, n, 'after the readings')
+  const terminateMs = await terminateClients(server, clients, n)
+  await waitForMegaphoneEmpty(megaphone)
+  await stopMegaphone(megaphone)
+  return { base, loaded, loginMs: clients.loginMs, status, terminateMs, node: { base: nodeBase, loaded: nodeLoaded } }
+}
+
+async function modBoshPhase (server: BenchEjabberd, url: string, n: number, settings: Settings): Promise<PhaseResult> {
+  const base = await baseline(server.stateDir)
+  const clients = await startClients('mod_bosh', url, server, n, settings)
+  log(`mod_bosh: ${n} sessions logged in in ${(clients.loginMs / 1000).toFixed(1)} s; idle ${settings.idleMs / 1000} s`)
+  await sleep(settings.idleMs)
+  await checkClients(clients, n, 'after idle')
+  await expectConnected(server, 'mod_bosh', n)
+  const loaded = await reading(server.stateDir)
+  if (loaded.boshSessions.count !== n) throw new Error(`mod_bosh: ${loaded.boshSessions.count} ejabberd_bosh processes, expected ${n}`)
+  const status = await checkClients(clients, n, 'after the readings')
+  const terminateMs = await terminateClients(server, clients, n)
+  return { base, loaded, loginMs: clients.loginMs, status, terminateMs }
+}
+
+/**
+ * Outside the measured phases, since writing a snapshot moves RSS: a fresh
+ * Megaphone, a heap snapshot, N sessions, another snapshot, compared.
+ */
+async function heapDiffPhase (server: BenchEjabberd, n: number, settings: Settings): Promise<HeapDiff> {
+  const megaphone = await startMegaphone(server)
+  await inAndOut('megaphone warm-up', megaphone.url, server, Math.min(n, MEGAPHONE_WARM_UP), settings)
+  await waitForMegaphoneEmpty(megaphone)
+  const snapshot = async (name: string): Promise<string> => {
+    const msg = await megaphoneCall(megaphone, { type: 'heap-snapshot', path: join(server.stateDir, `megaphone-${n}-${name}.heapsnapshot`) })
+    if (msg.type !== 'heap-snapshot') throw new Error(`megaphone: heap-snapshot: unexpected ${msg.type}`)
+    return msg.path
+  }
+  const before = await snapshot('base')
+  const clients = await startClients('megaphone (heap diff)', megaphone.url, server, n, settings)
+  await sleep(settings.idleMs)
+  await checkClients(clients, n, 'after idle')
+  const after = await snapshot('loaded')
+  await terminateClients(server, clients, n)
+  await waitForMegaphoneEmpty(megaphone)
+  await stopMegaphone(megaphone)
+  log(`heap diff: comparing ${relative(PROJECT_ROOT, before)} and ${relative(PROJECT_ROOT, after)}`)
+  return await heapDiff(before, after, n)
+}
+
+/**
+ * Logs `n` sessions in and out through each path before any baseline, so that
+ * ETS tables, allocator carriers and ejabberd's code paths are at the same
+ * high-water mark for every phase.
+ */
+async function warmUp (server: BenchEjabberd, modBoshUrl: string, n: number, settings: Settings): Promise<void> {
+  const startedAt = Date.now()
+  const megaphone = await startMegaphone(server)
+  await inAndOut('megaphone warm-up', megaphone.url, server, n, settings)
+  await waitForMegaphoneEmpty(megaphone)
+  await stopMegaphone(megaphone)
+  await inAndOut('mod_bosh warm-up', modBoshUrl, server, n, settings)
+  log(`warm-up: ${n} sessions through Megaphone, then through mod_bosh, in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`)
+}
+
+// ---------------------------------------------------------------- report
+
+const kib = (bytes: number, n: number): string => (bytes / n / KiB).toFixed(1)
+const mib = (bytes: number): string => (bytes / MiB).toFixed(1)
+
+type Figure = 'total' | 'asIdle' | 'processes' | 'ets' | 'binary' | 'otherSystem' | 'driverAlloc'
+
+/** Bytes the loaded reading holds over its baseline. "As idle" compares erlang:memory(total) before the forced GC with the baseline after it. */
+function delta (r: PhaseResult, figure: Figure): number {
+  if (figure === 'asIdle') return r.loaded.totalBeforeGc - r.base.allocated
+  return r.loaded[figure] - r.base[figure]
+}
+
+const nodeDelta = (r: MegaphonePhaseResult, key: 'rss' | 'heapUsed' | 'external'): number => r.node.loaded[key] - r.node.base[key]
+
+function summaryRows (r: SizeResult): string[][] {
+  const { n, megaphone: m, modBosh: b } = r
+  const rss = nodeDelta(m, 'rss')
+  return [
+    [String(n), 'Megaphone', kib(rss, n), kib(nodeDelta(m, 'heapUsed'), n), kib(nodeDelta(m, 'external'), n),
+      kib(delta(m, 'total'), n), kib(delta(m, 'asIdle'), n), kib(rss + delta(m, 'total'), n), kib(rss + delta(m, 'asIdle'), n),
+      String(Math.round(n / (m.loginMs / 1000)))],
+    [String(n), 'mod_bosh', '-', '-', '-',
+      kib(delta(b, 'total'), n), kib(delta(b, 'asIdle'), n), kib(delta(b, 'total'), n), kib(delta(b, 'asIdle'), n),
+      String(Math.round(n / (b.loginMs / 1000)))]
+  ]
+}
+
+function ejabberdRow (n: number, path: string, r: PhaseResult): string[] {
+  const d = (figure: Figure): string => kib(delta(r, figure), n)
+  const group = (g: Reading['c2s']): string => (g.count === 0 ? '-' : kib(g.bytes, n))
+  return [String(n), path, d('total'), d('asIdle'), d('processes'), d('ets'), d('binary'), d('otherSystem'), d('driverAlloc'),
+    group(r.loaded.c2s), group(r.loaded.linkSessions), group(r.loaded.boshSessions), group(r.loaded.httpConnections)]
+}
+
+function ratio (a: number, b: number): string {
+  return `${(a / b).toFixed(2)} (${(a / KiB).toFixed(1)} / ${(b / KiB).toFixed(1)})`
+}
+
+function ratioLine (r: SizeResult): string {
+  const { n, megaphone: m, modBosh: b } = r
+  const rss = nodeDelta(m, 'rss')
+  const per = (bytes: number): number => bytes / n
+  return `  N = ${String(n).padStart(5)}: Megaphone RSS + ejabberd: total ${ratio(per(rss + delta(m, 'total')), per(delta(b, 'total')))}, ` +
+    `as idle ${ratio(per(rss + delta(m, 'asIdle')), per(delta(b, 'asIdle')))}; ejabberd alone: total ${
+      ratio(per(delta(m, 'total')), per(delta(b, 'total')))}, as idle ${ratio(per(delta(m, 'asIdle')), per(delta(b, 'asIdle')))}`
+}
+
+function detail (label: string, m: Reading): string {
+  const each = (g: Reading['c2s']): string =>
+    g.count === 0 ? '-' : `${g.count} x ${kib(g.bytesBeforeGc, g.count)} -> ${kib(g.bytes, g.count)} KiB (${g.hibernated} hibernated)`
+  return `  ${label.padEnd(22)} ${mib(m.totalBeforeGc)} -> ${mib(m.allocated)} MiB allocated, ${mib(m.total)} used; ` +
+    `${m.processCount} processes, ${m.portCount} ports; median of ${m.readings}${m.settled ? '' : ' (ended sessions\' processes still running)'}; ` +
+    `${m.gcRounds} GC rounds; c2s ${each(m.c2s)}; megaphone_session ${each(m.linkSessions)}; ` +
+    `ejabberd_bosh ${each(m.boshSessions)}; ejabberd_http ${each(m.httpConnections)}`
+}
+
+function nodeDetail (r: SizeResult): string {
+  const m = (x: MegaphoneMemory): string =>
+    `RSS ${mib(x.rss)}, heap ${mib(x.heapUsed)} used / ${mib(x.heapTotal)} total, external ${mib(x.external)} MiB`
+  const { base, loaded } = r.megaphone.node
+  return `  N = ${String(r.n).padStart(5)}: baseline ${m(base)}; loaded ${m(loaded)}; ${loaded.sessions} sessions, ${loaded.connections} HTTP connections` +
+    (loaded.collected ? '' : ' (NO global.gc in the Megaphone process)')
+}
+
+function clientDetail (r: SizeResult): string[] {
+  const line = (path: string, p: PhaseResult): string =>
+    `  N = ${String(r.n).padStart(5)} ${path.padEnd(9)}: logins ${(p.loginMs / 1000).toFixed(1)} s; after the readings ${describe(p.status)}; ` +
+    `terminated in ${(p.terminateMs / 1000).toFixed(1)} s`
+  return [line('Megaphone', r.megaphone), line('mod_bosh', r.modBosh)]
+}
+
+interface Meta { command: string, version: string, settings: Settings, warmUpN: number, heap: HeapDiff | null }
+
+/** The commit measured, and whether the work tree changes the code that runs. */
+function megaphoneRevision (): string {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 10_000 }).trim()
+    const changed = git('status', '--porcelain', '--', 'lib', 'routes') !== ''
+    return `${git('rev-parse', '--short', 'HEAD')}${changed ? ' (lib/ or routes/ changed in the work tree)' : ''}`
+  } catch {
+    return 'unknown (no git)'
+  }
+}
+
+function heapRows (rows: HeapDiffRow[]): string[][] {
+  return rows.slice(0, HEAP_DIFF_ROWS).map((r) => [r.key.replaceAll('|', '\\|'), r.countPerSession.toFixed(2), r.bytesPerSession.toFixed(0)])
+}
+
+function heapSection (heap: HeapDiff | null, n: number): string[] {
+  if (heap === null) return []
+  return [
+    '',
+    `## Megaphone heap per session, by what holds it (--heap-diff, N = ${n}, a phase of its own)`,
+    '',
+    `Heap snapshots after global.gc(), before and after N sessions: ${heap.bytesPerSession.toFixed(0)} bytes per session in all.`,
+    '',
+    ...markdownTable([['type: constructor', 'count', 'bytes'], ...heapRows(heap.byName)], 1),
+    '',
+    'Strings (digits shown as #, sids as <sid>, first 100 characters):',
+    '',
+    ...markdownTable([['string', 'count', 'bytes'], ...heapRows(heap.strings)], 1)
+  ]
+}
+
+function report (results: SizeResult[], meta: Meta): string {
+  const cpus = os.cpus()
+  const { idleMs, waitSeconds, concurrency } = meta.settings
+  return [
+    '# Megaphone BOSH memory benchmark',
+    '',
+    '```',
+    `date:      ${new Date().toISOString()}`,
+    `command:   npm run build && ${meta.command}`,
+    `machine:   ${cpus.length} x ${cpus[0]?.model ?? '?'}; ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${os.type()} ${os.release()}`,
+    `node:      ${process.version}`,
+    `ejabberd:  ${meta.version}`,
+    `megaphone: ${megaphoneRevision()}`,
+    `method:    warm-up of ${meta.warmUpN} sessions through each path; then per N: a fresh Megaphone process`,
+    `           (${MEGAPHONE_WARM_UP} sessions in and out first), baseline, N BOSH sessions (hold 1, wait ${waitSeconds}, SASL PLAIN,`,
+    '           bind, initial presence; one empty request held each), idle ' + `${idleMs / 1000} s, reading, terminate; then the`,
+    `           same N through mod_bosh. ${concurrency} logins in flight. ejabberd readings: caches cleared, every process`,
+    '           GCed until memory stops shrinking, erlang:memory(), median of 5. Megaphone: process.memoryUsage()',
+    `           after global.gc(), median of ${MEGAPHONE_READINGS}.`,
+    '```',
+    '',
+    '## Memory per idle BOSH session, KiB ((loaded - baseline) / N)',
+    '',
+    ...markdownTable([
+      ['N', 'path', 'Megaphone RSS', 'Megaphone heap', 'Megaphone external', 'ejabberd total', 'ejabberd as idle',
+        'sum: RSS + total', 'sum: RSS + as idle', 'logins/s'],
+      ...results.flatMap(summaryRows)
+    ]),
+    '',
+    '- *Megaphone RSS / heap / external*: the Megaphone process (process.memoryUsage() rss, heapUsed, external) after global.gc().',
+    '- *ejabberd total*: processes_used + system after the GC (erlang:memory(total) less free blocks in process pools).',
+    '- *ejabberd as idle*: erlang:memory(total) before any forced GC, as ejabberd left the sessions, less the baseline.',
+    '- *sum*: what one session costs both servers; for mod_bosh, ejabberd alone.',
+    '',
+    'Ratio Megaphone / mod_bosh per session (KiB / KiB):',
+    '',
+    '```',
+    ...results.map(ratioLine),
+    '```',
+    '',
+    '## ejabberd per idle BOSH session, KiB',
+    '',
+    ...markdownTable([
+      ['N', 'path', 'total', 'as idle', 'processes', 'ets', 'binary', 'other', '(driver)', 'c2s proc', 'link proc', 'bosh proc', 'http proc'],
+      ...results.flatMap((r) => [ejabberdRow(r.n, 'Megaphone', r.megaphone), ejabberdRow(r.n, 'mod_bosh', r.modBosh)])
+    ]),
+    '',
+    '- *processes*: processes_used; *other*: system less ets and binary (ports, driver buffers, allocator overhead);',
+    '  *(driver)*: driver_alloc blocks, part of other: the port drivers\' state (each TCP socket\'s inet driver).',
+    '- *c2s / link / bosh / http proc*: process_info(P, memory) after the GC, summed over the loaded reading / N, of the',
+    '  sessions\' ejabberd_c2s, megaphone_session, ejabberd_bosh and ejabberd_http (one per HTTP connection) processes.',
+    '',
+    '## Details',
+    '',
+    '```',
+    'Megaphone process (MiB):',
+    ...results.map(nodeDetail),
+    'clients:',
+    ...results.flatMap(clientDetail),
+    'ejabberd readings (erlang:memory(total) before -> after the forced GC; per session process, before -> after):',
+    ...results.flatMap((r) => [
+      detail(`N=${r.n} Megaphone base`, r.megaphone.base),
+      detail(`N=${r.n} Megaphone loaded`, r.megaphone.loaded),
+      detail(`N=${r.n} mod_bosh base`, r.modBosh.base),
+      detail(`N=${r.n} mod_bosh loaded`, r.modBosh.loaded)
+    ]),
+    '```',
+    ...heapSection(meta.heap, meta.warmUpN)
+  ].join('\n')
+}
+
+// ---------------------------------------------------------------- main
+
+async function main (): Promise<void> {
+  const { values: args } = parseArgs({ options: OPTIONS })
+  if (args.help) {
+    process.stdout.write(HELP)
+    return
+  }
+  const sizes = String(args.sizes).split(',').map((s) => positiveInt('sizes', s.trim(), MAX_SIZE))
+  const settings: Settings = {
+    idleMs: positiveInt('idle-s', String(args['idle-s'])) * 1000,
+    waitSeconds: positiveInt('wait-s', String(args['wait-s']), MAX_WAIT_SECONDS),
+    concurrency: positiveInt('concurrency', String(args.concurrency), 1000)
+  }
+  const timeoutMs = positiveInt('timeout-s', String(args['timeout-s'])) * 1000
+  running.keep = args['keep-state'] === true
+  const command = commandLine()
+
+  const watchdog = setTimeout(() => {
+    log(`the run took over ${timeoutMs / 1000} s: giving up`)
+    running.keep = true
+    cleanup().finally(() => process.exit(1))
+  }, timeoutMs)
+  watchdog.unref()
+
+  const stateDir = join(PROJECT_ROOT, '.state', `bench-${process.pid}`)
+  running.stateDir = stateDir
+  log(`starting ejabberd in ${relative(PROJECT_ROOT, stateDir)}`)
+  const server = await startEjabberd(stateDir, process.pid)
+  const version = await ejabberdVersion(stateDir)
+  const maxN = Math.max(...sizes)
+  log(`${version}; registering ${maxN} users`)
+  await registerBulk(stateDir, USER_PREFIX, maxN, PASSWORD)
+  const modBoshUrl = `http://127.0.0.1:${server.httpPort}/http-bind`
+
+  idleProcessCount = (await reading(stateDir, { count: 1 })).processCount
+  await warmUp(server, modBoshUrl, maxN, settings)
+
+  const results: SizeResult[] = []
+  for (const n of sizes) {
+    const megaphone = await megaphonePhase(server, n, settings)
+    const modBosh = await modBoshPhase(server, modBoshUrl, n, settings)
+    results.push({ n, megaphone, modBosh })
+  }
+  const heap = args['heap-diff'] === true ? await heapDiffPhase(server, maxN, settings) : null
+  const text = report(results, { command, version, settings, warmUpN: maxN, heap })
+  await cleanup()
+  clearTimeout(watchdog)
+  process.stdout.write(`${text}\n`)
+}
+
+/** Set on SIGINT/SIGTERM: the phase that fails because of the cleanup is not reported as a failure. */
+let interrupted = false
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true
+    log(`${signal}: stopping`)
+    cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  })
+}
+
+main().catch(async (err: unknown) => {
+  if (interrupted) return
+  log(`failed: ${err instanceof Error ? err.message : String(err)}`)
+  running.keep = true
+  await cleanup()
+  if (running.stateDir !== null) log(`state (config, logs) kept in ${relative(PROJECT_ROOT, running.stateDir)}`)
+  process.exit(1)
+})

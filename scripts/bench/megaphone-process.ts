@@ -1,0 +1,113 @@
+// Child program of bosh-memory.ts: Megaphone in a process of its own, so that
+// its RSS and heap are Megaphone's alone. Built as lib/server.ts builds it
+// (configuration from the environment the parent sets, one Link, buildApp),
+// but listening on 127.0.0.1, port 0, and answering the parent over IPC.
+// Run with --expose-gc: a memory reading collects garbage first.
+//
+// Parent -> child (IPC): {type: 'memory'} | {type: 'heap-snapshot', path} | {type: 'close'}.
+// Child -> parent: {type: 'listening', port} | {type: 'memory', memory} |
+//                  {type: 'heap-snapshot', path} | {type: 'closed'} | {type: 'error', message}.
+import type { AddressInfo } from 'node:net'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { writeHeapSnapshot } from 'node:v8'
+import { pino } from 'pino'
+import { buildApp } from '../../lib/app.js'
+import { loadConfig } from '../../lib/config.js'
+import { Link } from '../../lib/link/link.js'
+
+export interface MegaphoneMemory {
+  /** process.memoryUsage() after global.gc(), bytes. */
+  rss: number
+  heapUsed: number
+  heapTotal: number
+  /** C++ objects bound to JS objects (socket handles, buffers), arrayBuffers included. */
+  external: number
+  arrayBuffers: number
+  /** False when the process runs without --expose-gc: the figures then include garbage. */
+  collected: boolean
+  /** BOSH sessions in the registry. */
+  sessions: number
+  /** Connection IDs open on the link. */
+  linkSessions: number
+  linkStatus: string
+  /** HTTP connections open to the server. */
+  connections: number
+}
+
+export type MegaphoneRequest = { type: 'memory' } | { type: 'heap-snapshot', path: string } | { type: 'close' }
+export type MegaphoneMessage =
+  | { type: 'listening', port: number }
+  | { type: 'memory', memory: MegaphoneMemory }
+  | { type: 'heap-snapshot', path: string }
+  | { type: 'closed' }
+  | { type: 'error', message: string }
+
+const LINK_READY_TIMEOUT_MS = 30_000
+const gc = (globalThis as { gc?: () => void }).gc
+
+async function send (msg: MegaphoneMessage): Promise<void> {
+  await new Promise<void>((resolve) => process.send?.(msg, undefined, {}, () => resolve()))
+}
+
+async function main (): Promise<void> {
+  if (process.send === undefined) throw new Error('megaphone-process runs as a child of bosh-memory (IPC channel missing)')
+  const config = loadConfig(process.env)
+  const logger = pino({ level: config.logLevel })
+  const link = new Link({ ...config.link, logger: logger.child({ component: 'link' }) })
+  const app = await buildApp({ link, config, loggerInstance: logger })
+  link.start()
+  await link.waitReady(LINK_READY_TIMEOUT_MS)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+
+  const connections = async (): Promise<number> =>
+    await new Promise((resolve) => app.server.getConnections((err, count) => resolve(err === null ? count : -1)))
+
+  async function memory (): Promise<MegaphoneMemory> {
+    // Twice, with a turn between: the first pass can leave finalizer-held objects for the second.
+    gc?.()
+    await nextTurn()
+    gc?.()
+    const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage()
+    return {
+      rss,
+      heapUsed,
+      heapTotal,
+      external,
+      arrayBuffers,
+      collected: gc !== undefined,
+      sessions: app.bosh.size,
+      linkSessions: link.sessionCount,
+      linkStatus: link.status,
+      connections: await connections()
+    }
+  }
+
+  // The parent is gone: nothing to close gracefully for.
+  process.on('disconnect', () => process.exit(1))
+  process.on('message', (msg: MegaphoneRequest) => {
+    if (msg.type === 'memory') {
+      memory().then(async (m) => { await send({ type: 'memory', memory: m }) },
+        async (err: unknown) => { await send({ type: 'error', message: `memory: ${String(err)}` }) })
+    } else if (msg.type === 'heap-snapshot') {
+      gc?.()
+      const path = writeHeapSnapshot(msg.path)
+      void send({ type: 'heap-snapshot', path })
+    } else if (msg.type === 'close') {
+      Promise.all([app.close(), link.close()]).then(async () => {
+        await send({ type: 'closed' })
+        process.exit(0)
+      }, async (err: unknown) => {
+        await send({ type: 'error', message: `close: ${String(err)}` })
+        process.exit(1)
+      })
+    }
+  })
+  await send({ type: 'listening', port: (app.server.address() as AddressInfo).port })
+}
+
+main().catch(async (err: unknown) => {
+  const message = err instanceof Error ? err.message : String(err)
+  process.stderr.write(`megaphone-process: ${message}\n`)
+  if (process.connected) await send({ type: 'error', message })
+  process.exit(1)
+})
