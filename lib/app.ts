@@ -35,6 +35,10 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     requestTimeout: (config.bosh.maxWaitSeconds + 30) * 1000,
     forceCloseConnections: 'idle'
   })
+  // Fastify builds a pino child per request for request.log; with a held
+  // request per client that is one logger object per session. Routes log
+  // with their own fields (sid, condition) instead of a request id.
+  app.setChildLoggerFactory((logger) => logger)
   const registry = new Registry({ upstream: link, log: app.log.child({ component: 'bosh' }), clock, ...config.bosh })
   app.decorate('bosh', registry)
   // Answer every held request (system-shutdown) before the server waits for them to finish.

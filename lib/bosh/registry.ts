@@ -118,14 +118,15 @@ export class Registry {
     // XEP-0124 7.1: `to` names the domain; only domains this server serves (XEP-0124 17.2 host-unknown).
     const to = attrs.to
     if (to === undefined || to === '') throw new BoshError(BoshCondition.BAD_REQUEST, 'session creation request without to')
-    const domain = to.toLowerCase()
-    if (!limits.domains.includes(domain)) throw new BoshError(BoshCondition.HOST_UNKNOWN, 'domain not served')
+    // The configured string, not the request's: a substring would keep the whole body alive.
+    const domain = limits.domains.find((d) => d === to.toLowerCase())
+    if (domain === undefined) throw new BoshError(BoshCondition.HOST_UNKNOWN, 'domain not served')
     if (attrs.wait === undefined) throw new BoshError(BoshCondition.BAD_REQUEST, 'session creation request without wait')
     // XEP-0206 3: xmpp:version announces XMPP 1.0 support; older clients are not served.
     if (attrs['xmpp:version'] !== undefined && !/^1\.\d+$/.test(attrs['xmpp:version'])) {
       throw new BoshError(BoshCondition.BAD_REQUEST, 'unsupported xmpp:version')
     }
-    const contentType = attrs.content === undefined ? DEFAULT_CONTENT_TYPE : contentTypeOf(attrs.content)
+    const contentType = attrs.content === undefined ? DEFAULT_CONTENT_TYPE : own(contentTypeOf(attrs.content))
     if (contentType === null) throw new BoshError(BoshCondition.BAD_REQUEST, 'content is not a MIME type')
     if (this.#sessions.size >= limits.maxSessions) throw new BoshError(BoshCondition.POLICY_VIOLATION, 'session limit reached')
     const newkey = attrs.newkey
@@ -137,7 +138,7 @@ export class Registry {
     const session = new Session({
       sid: newSid(),
       domain,
-      lang: attrs['xml:lang'] ?? '',
+      lang: own(attrs['xml:lang'] ?? ''),
       ver: negotiateVersion(attrs.ver),
       waitSeconds,
       hold,
@@ -155,6 +156,17 @@ export class Registry {
     session.start(ip, port)
     return session
   }
+}
+
+/**
+ * A copy of a string taken from a request, for keeping: V8 may represent a
+ * substring as a slice of its parent, which would keep the whole request body
+ * alive as long as the session. Common values are interned.
+ */
+function own<T extends string | null> (s: T): T {
+  if (s === null || s.length < 13) return s // V8 copies short substrings anyway
+  if (s === DEFAULT_CONTENT_TYPE) return DEFAULT_CONTENT_TYPE as T
+  return Buffer.from(s, 'utf8').toString('utf8') as T
 }
 
 /** XEP-0124 7.1: at least 128 bits from a CSPRNG; URL-safe. */

@@ -428,7 +428,8 @@ export class Session implements UpstreamSession {
   #onStreamOpen (xml: string): void {
     if (this.#authid !== '') return
     try {
-      this.#authid = parseElement(xml).attrs.id ?? ''
+      // A copy: a substring of the frame would keep all of it alive (see registry.ts own()).
+      this.#authid = Buffer.from(parseElement(xml).attrs.id ?? '', 'utf8').toString('utf8')
     } catch {
       this.#ctx.log.error({ sid: this.sid }, 'unparsable stream header from ejabberd')
     }
