@@ -36,6 +36,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     logger.info({ signal }, 'shutting down')
     const force = setTimeout(() => process.exit(1), 10_000)
     force.unref()
-    void Promise.all([app.close(), link.close()]).then(() => process.exit(0))
+    // HTTP first: held requests are answered system-shutdown and each session closes its stream; then the link.
+    void app.close().then(async () => await link.close()).then(() => process.exit(0))
   })
 }
