@@ -32,8 +32,8 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
 
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
     const status = err.statusCode ?? 500
-    if (status >= 500) request.log.error({ err }, 'http-bind request failed')
-    else request.log.warn({ code: err.code, status }, 'http-bind request refused')
+    if (status >= 500) request.log.error({ err, ip: request.ip }, 'http-bind request failed')
+    else request.log.warn({ code: err.code, status, ip: request.ip }, 'http-bind request refused')
     // XEP-0124 17.1: a body too large for the server; the session, if any, lives on.
     const message = status === 413 ? `request body over ${maxBodyBytes} bytes\n` : status < 500 ? `${err.message}\n` : 'internal error\n'
     void reply.code(status).headers(corsHeaders(request)).type('text/plain; charset=utf-8').send(message)
@@ -77,7 +77,7 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
     } catch (err) {
       const boshErr = err instanceof BoshError ? err : err instanceof TypeError ? new BoshError('bad-request', 'body is not UTF-8') : null
       if (boshErr === null) throw err
-      request.log.warn({ condition: boshErr.condition, reason: boshErr.reason, detail: boshErr.message }, 'bosh request refused')
+      request.log.warn({ condition: boshErr.condition, reason: boshErr.reason, detail: boshErr.message, ip: request.ip }, 'bosh request refused')
       send(request, reply, terminateBody(boshErr.condition), DEFAULT_CONTENT_TYPE)
       return
     }
@@ -104,7 +104,7 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
         session = registry.handle(body, respond, request.ip, request.socket.remotePort ?? 0)
       } catch (err) {
         if (!(err instanceof BoshError)) throw err
-        request.log.warn({ condition: err.condition, reason: err.reason }, 'bosh session refused')
+        request.log.warn({ condition: err.condition, reason: err.reason, ip: request.ip }, 'bosh session refused')
         respond(terminateBody(err.condition))
       }
     }

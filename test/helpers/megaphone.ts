@@ -6,6 +6,19 @@ import { loadConfig, type Config } from '../../lib/config.js'
 import { Link } from '../../lib/link/link.js'
 import type { Clock } from '../../lib/bosh/clock.js'
 import { testEjabberd } from './ejabberd.js'
+import { pino, type Logger } from 'pino'
+import { Writable } from 'node:stream'
+
+/** A pino logger whose lines are parsed into `lines`. */
+function collectingLogger (lines: Array<Record<string, unknown>>): Logger {
+  const sink = new Writable({
+    write (chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+      done()
+    }
+  })
+  return pino({ level: 'info' }, sink)
+}
 
 /** The configuration lib/config.ts gives for these environment variables (no file), with a dummy secret. */
 export function testConfig (env: Record<string, string> = {}): Readonly<Config> {
@@ -28,6 +41,8 @@ export interface StartOptions {
   clock?: Clock
   /** Link port, e.g. a fault proxy's; defaults to the test ejabberd's listener. */
   linkPort?: number
+  /** Log lines (pino JSON objects) go here; none by default. */
+  logLines?: Array<Record<string, unknown>>
 }
 
 /** Starts Megaphone in this process against the run's ejabberd; stopped when `t` ends. */
@@ -43,7 +58,8 @@ export async function startMegaphone (t: Test, opts: StartOptions = {}): Promise
   link.start()
   t.teardown(async () => await link.close())
   await link.waitReady(10_000)
-  const app = await buildApp({ link, config, clock: opts.clock })
+  const loggerInstance = opts.logLines === undefined ? undefined : collectingLogger(opts.logLines)
+  const app = await buildApp({ link, config, clock: opts.clock, loggerInstance })
   t.teardown(async () => await app.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()

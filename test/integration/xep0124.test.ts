@@ -199,6 +199,21 @@ t.test('17.2: malformed XML, a root other than body, a missing rid and a DOCTYPE
   t.equal(mp.link.sessionCount, 0, 'nothing reached ejabberd')
 })
 
+t.test('17.2: each refusal is logged with its condition, reason and the client\'s address, and the process keeps serving', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const mp = await startMegaphone(t, { logLines: lines })
+  const NS = "xmlns='http://jabber.org/protocol/httpbind'"
+  await postBody(mp.boshUrl, `<body ${NS} rid='1'><unclosed></body>`)
+  await postBody(mp.boshUrl, body({ rid: 1, to: 'jabber.org', wait: 10, hold: 1 }))
+  const refusals = lines.filter((l) => l.msg === 'bosh request refused' || l.msg === 'bosh session refused')
+  t.match(refusals, [
+    { level: 40, condition: 'bad-request', reason: 'malformed XML', ip: '127.0.0.1' },
+    { level: 40, condition: 'host-unknown', reason: 'domain not served', ip: '127.0.0.1' }
+  ])
+  const el = parseBody(await postBody(mp.boshUrl, creation(5)))
+  t.ok(el.attrs.sid, 'still serving')
+})
+
 t.test('17.1: a body over the limit gets 413 and everyone else is still served', async (t) => {
   const mp = await startMegaphone(t, { env: { MEGAPHONE_BOSH_MAX_BODY_BYTES: '4096' } })
   const [alice, bob] = await loggedIn(mp.boshUrl, 'x171', 2) as [BoshClient, BoshClient]
