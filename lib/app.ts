@@ -1,6 +1,6 @@
 // The Fastify application as a plugin that never listens: lib/server.ts
 // listens, tests use inject() or port 0.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
 import type { Link } from './link/link.js'
 import { Registry } from './bosh/registry.js'
@@ -29,7 +29,7 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     trustProxy: config.http.trustProxy,
     // Long-polling means one request per client every `wait` seconds: a log
     // line for each would drown everything else. Refusals and errors are logged where they happen.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Held requests last up to `wait`; keep idle keep-alive sockets a little longer than that.
     keepAliveTimeout: (config.bosh.maxWaitSeconds + 15) * 1000,
     requestTimeout: (config.bosh.maxWaitSeconds + 30) * 1000,
