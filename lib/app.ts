@@ -1,5 +1,6 @@
 // The Fastify application as a plugin that never listens: lib/server.ts
 // listens, tests use inject() or port 0.
+import { readFileSync } from 'node:fs'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
 import type { Link } from './link/link.js'
@@ -24,8 +25,11 @@ export interface App extends FastifyInstance {
 }
 
 export async function buildApp ({ link, config, loggerInstance, clock }: AppOptions): Promise<App> {
+  const { tlsCertFile, tlsKeyFile } = config.http
   const app = Fastify({
     ...(loggerInstance === undefined ? { logger: false } : { loggerInstance }),
+    // HTTPS when configured: browsers on https:// pages may only use an https:// BOSH endpoint.
+    ...(tlsCertFile === null || tlsKeyFile === null ? {} : { https: { cert: readFileSync(tlsCertFile), key: readFileSync(tlsKeyFile) } }),
     trustProxy: config.http.trustProxy,
     // Long-polling means one request per client every `wait` seconds: a log
     // line for each would drown everything else. Refusals and errors are logged where they happen.

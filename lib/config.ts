@@ -1,7 +1,7 @@
 // Megaphone's configuration: one typed, frozen object, read from an optional
 // JSON file (MEGAPHONE_CONFIG) and then environment variables, which win.
 // Every option has its unit in its name and a default here, nowhere else.
-import { readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync } from 'node:fs'
 import { ErrorCode, MegaphoneError } from './errors.js'
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -36,6 +36,10 @@ export interface HttpConfig {
   port: number
   /** Take the client's address from X-Forwarded-For (behind a trusted load balancer only). Default false. */
   trustProxy: boolean
+  /** PEM certificate chain: serve HTTPS instead of HTTP. With tlsKeyFile; default none. */
+  tlsCertFile: string | null
+  /** PEM private key for tlsCertFile. */
+  tlsKeyFile: string | null
 }
 
 export interface BoshConfig {
@@ -139,6 +143,9 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   }
 
   const trustProxy = boolean('http.trustProxy (MEGAPHONE_HTTP_TRUST_PROXY)', env.MEGAPHONE_HTTP_TRUST_PROXY ?? fileHttp.trustProxy, false)
+  const tlsCertFile = readablePath('http.tlsCertFile (MEGAPHONE_HTTP_TLS_CERT_FILE)', env.MEGAPHONE_HTTP_TLS_CERT_FILE ?? fileHttp.tlsCertFile)
+  const tlsKeyFile = readablePath('http.tlsKeyFile (MEGAPHONE_HTTP_TLS_KEY_FILE)', env.MEGAPHONE_HTTP_TLS_KEY_FILE ?? fileHttp.tlsKeyFile)
+  if ((tlsCertFile === null) !== (tlsKeyFile === null)) invalid('http.tlsCertFile and http.tlsKeyFile (MEGAPHONE_HTTP_TLS_CERT_FILE, MEGAPHONE_HTTP_TLS_KEY_FILE) go together')
 
   const fileBosh = isObject(file.bosh) ? file.bosh : {}
   const boshNumbers = numberTable('bosh', BOSH_NUMBERS, env, fileBosh)
@@ -154,7 +161,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   const clientEnabled = boolean('client.enabled (MEGAPHONE_CLIENT_ENABLED)', env.MEGAPHONE_CLIENT_ENABLED ?? fileClient.enabled, true)
 
   return deepFreeze({
-    http: { host: httpHost, port: httpPort, trustProxy },
+    http: { host: httpHost, port: httpPort, trustProxy, tlsCertFile, tlsKeyFile },
     link: { host, secret, ...numbers },
     bosh: { path, domains, corsOrigins, ...boshNumbers },
     client: { enabled: clientEnabled },
@@ -176,6 +183,18 @@ function list (name: string, raw: unknown): string[] {
   if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
   if (Array.isArray(raw) && raw.every((s) => typeof s === 'string')) return raw.map((s) => s.trim())
   invalid(`${name} must be a comma-separated string or an array of strings`)
+}
+
+/** A file that exists and can be read now, or null when not configured. */
+function readablePath (name: string, raw: unknown): string | null {
+  if (raw === undefined || raw === '') return null
+  if (typeof raw !== 'string') invalid(`${name} must be a file path`)
+  try {
+    accessSync(raw, constants.R_OK)
+  } catch (err) {
+    invalid(`${name}: cannot read ${raw}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+  return raw
 }
 
 function boolean (name: string, raw: unknown, fallback: boolean): boolean {

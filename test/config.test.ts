@@ -9,7 +9,7 @@ const SECRET = 'a-secret-of-sixteen+'
 
 t.test('defaults apply when only the secret is given', async (t) => {
   const config = loadConfig({ MEGAPHONE_LINK_SECRET: SECRET })
-  t.same(config.http, { host: '127.0.0.1', port: 5280, trustProxy: false })
+  t.same(config.http, { host: '127.0.0.1', port: 5280, trustProxy: false, tlsCertFile: null, tlsKeyFile: null })
   t.equal(config.logLevel, 'info')
   t.same(config.link, {
     host: '127.0.0.1',
@@ -76,6 +76,8 @@ const bad: Array<[string, Record<string, string>, RegExp]> = [
   ['a maximum wait of 0', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_MAX_WAIT_SECONDS: '0' }, /maxWaitSeconds/],
   ['a body limit under 1 KiB', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_MAX_BODY_BYTES: '10' }, /maxBodyBytes/],
   ['a non-boolean trustProxy', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_HTTP_TRUST_PROXY: 'yes' }, /trustProxy/],
+  ['a TLS certificate without a key', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_HTTP_TLS_CERT_FILE: '/etc/hostname' }, /go together/],
+  ['an unreadable TLS key', { MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_HTTP_TLS_CERT_FILE: '/etc/hostname', MEGAPHONE_HTTP_TLS_KEY_FILE: '/nonexistent/key.pem' }, /tlsKeyFile .*cannot read \/nonexistent\/key.pem: ENOENT/],
   ['an unreadable config file', { MEGAPHONE_CONFIG: '/nonexistent/megaphone.json' }, /MEGAPHONE_CONFIG/]
 ]
 

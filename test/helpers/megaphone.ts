@@ -64,6 +64,6 @@ export async function startMegaphone (t: Test, opts: StartOptions = {}): Promise
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('no TCP address')
-  const baseUrl = `http://127.0.0.1:${address.port}`
+  const baseUrl = `${config.http.tlsCertFile === null ? 'http' : 'https'}://127.0.0.1:${address.port}`
   return { app, link, config, baseUrl, boshUrl: baseUrl + config.bosh.path }
 }
