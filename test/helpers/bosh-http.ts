@@ -1,8 +1,9 @@
 // Raw BOSH over real HTTP for the integration tests: one POST at a time
 // (postBody), or a whole client that logs in and keeps a request held
-// (BoshClient). Every <body/> any of them receives is recorded, and
-// checkBodiesAgainstSchema() validates them all with xmllint against
-// ../shared/schemas/httpbind.xsd (XEP-0124's schema) when the test file ends.
+// (BoshClient). Every <body/> any of them receives is recorded (other
+// transports call recordBody), and checkBodiesAgainstSchema(t), the last test
+// of a file, validates them all with xmllint against
+// ../shared/schemas/httpbind.xsd (XEP-0124's schema).
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
