@@ -17,19 +17,12 @@
 //                  {type: 'terminated', status, terminateMs} | {type: 'error', message}.
 import assert from 'node:assert'
 import net from 'node:net'
+import { finish, loginAll, runChild, toParent, type ErrorMessage, type LoginOptions } from './child.js'
 import { pool } from './pool.js'
 
-export interface BoshClientsOptions {
+export interface BoshClientsOptions extends LoginOptions {
   /** The BOSH endpoint, e.g. http://127.0.0.1:5280/http-bind. */
   url: string
-  domain: string
-  /** Users are `${prefix}1` … `${prefix}${count}`. */
-  prefix: string
-  count: number
-  password: string
-  /** Logins (and, at the end, terminations) in flight at once. */
-  concurrency: number
-  loginTimeoutMs: number
   /** `wait` asked for at session creation (s): how long the server holds an empty request. */
   waitSeconds: number
 }
@@ -55,7 +48,7 @@ export type BoshClientsMessage =
   | { type: 'ready', loginMs: number }
   | { type: 'status', status: BoshClientsStatus }
   | { type: 'terminated', status: BoshClientsStatus, terminateMs: number }
-  | { type: 'error', message: string }
+  | ErrorMessage
 
 const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind'
 const NS_XBOSH = 'urn:xmpp:xbosh'
@@ -328,46 +321,25 @@ function status (sessions: BenchBoshSession[], waitSeconds: number): BoshClients
   }
 }
 
-async function main (): Promise<void> {
-  if (process.send === undefined) throw new Error('bosh-clients runs as a child of bosh-memory (IPC channel missing)')
-  const send = async (msg: BoshClientsMessage): Promise<void> => {
-    await new Promise<void>((resolve) => process.send?.(msg, undefined, {}, () => resolve()))
-  }
+runChild('bosh-clients', 'bosh-memory', async () => {
   const opts = JSON.parse(process.argv[2] ?? '') as BoshClientsOptions
   const url = new URL(opts.url)
   const sessions: BenchBoshSession[] = []
-  // The parent is gone: drop everything at once.
-  process.on('disconnect', () => process.exit(1))
   process.on('message', (msg: BoshClientsRequest) => {
     if (msg.type === 'status') {
-      void send({ type: 'status', status: status(sessions, opts.waitSeconds) })
+      void toParent<BoshClientsMessage>({ type: 'status', status: status(sessions, opts.waitSeconds) })
     } else if (msg.type === 'terminate') {
-      const startedAt = Date.now()
-      pool(sessions.length, opts.concurrency, async (i) => { await sessions[i]!.terminate() }).then(async () => {
-        await send({ type: 'terminated', status: status(sessions, opts.waitSeconds), terminateMs: Date.now() - startedAt })
-        process.exit(0)
-      }, async (err: unknown) => {
-        await send({ type: 'error', message: `terminate: ${String(err)}` })
-        process.exit(1)
+      finish('terminate', async (): Promise<BoshClientsMessage> => {
+        const startedAt = Date.now()
+        await pool(sessions.length, opts.concurrency, async (i) => { await sessions[i]!.terminate() })
+        return { type: 'terminated', status: status(sessions, opts.waitSeconds), terminateMs: Date.now() - startedAt }
       })
     }
   })
-  const startedAt = Date.now()
-  try {
-    await pool(opts.count, opts.concurrency, async (i) => {
-      const session = new BenchBoshSession(opts, url)
-      await session.login(`${opts.prefix}${i + 1}`)
-      session.hold()
-      sessions.push(session)
-    })
-  } catch (err) {
-    await send({ type: 'error', message: err instanceof Error ? err.message : String(err) })
-    process.exit(1)
-  }
-  await send({ type: 'ready', loginMs: Date.now() - startedAt })
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`bosh-clients: ${err instanceof Error ? err.message : String(err)}\n`)
-  process.exit(1)
+  await loginAll(opts, async (user) => {
+    const session = new BenchBoshSession(opts, url)
+    await session.login(user)
+    session.hold()
+    sessions.push(session)
+  })
 })

@@ -20,22 +20,20 @@
 //    holds the memory (heap-diff.ts).
 // 5. Print the report (markdown tables), stop ejabberd and every child (also
 //    on failure, Ctrl-C or --timeout-s).
-import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import os from 'node:os'
 import { join, relative } from 'node:path'
-import { parseArgs } from 'node:util'
+import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
 import type { BoshClientsMessage, BoshClientsOptions, BoshClientsRequest, BoshClientsStatus } from './bosh-clients.js'
-import {
-  PROJECT_ROOT, connectedUsers, registerBulk, sleep, startEjabberd, stopEjabberd, waitForSessions,
-  type BenchEjabberd
-} from './ejabberd-control.js'
-import { ejabberdVersion, reading, type Reading } from './ejabberd-memory.js'
-import { childScript, commandLine, log, markdownTable, nextMessage, positiveInt, withTimeout } from './harness.js'
+import { PROJECT_ROOT, connectedUsers, sleep, waitForSessions, type BenchEjabberd } from './ejabberd-control.js'
+import { delta, kib, mib, readingDetails, type Figure, type Readings } from './ejabberd-figures.js'
+import { reading, type Reading } from './ejabberd-memory.js'
+import { commandLine, forkChild, log, markdownTable, nextMessage, withTimeout, type Child } from './harness.js'
 import { heapDiff, type HeapDiff, type HeapDiffRow } from './heap-diff.js'
+import type { OwnerRow } from './heap-owners.js'
 import type { MegaphoneMemory, MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
+import { positiveInt, readCommandLine, runOptions } from './options.js'
 
-const USER_PREFIX = 'bench'
-const PASSWORD = 'bench-password'
 /**
  * At N sessions the client process holds N sockets (plus --concurrency for
  * terminations), and so does Megaphone, or ejabberd for mod_bosh: under the
@@ -51,6 +49,9 @@ const MEGAPHONE_START_TIMEOUT_MS = 60_000
 const MEGAPHONE_CALL_TIMEOUT_MS = 30_000
 const HEAP_SNAPSHOT_TIMEOUT_MS = 120_000
 const HEAP_DIFF_ROWS = 20
+/** In the owner table: at most this many parts per owner, each at least this many bytes per session. */
+const OWNER_PARTS = 6
+const OWNER_PART_MIN_BYTES = 24
 const LOGIN_TIMEOUT_MS = 60_000
 const CLOSE_TIMEOUT_MS = 60_000
 const STATUS_TIMEOUT_MS = 10_000
@@ -61,14 +62,9 @@ const loginTimeoutMs = (n: number): number => 60_000 + 40 * n
 const terminateTimeoutMs = (n: number): number => 60_000 + 20 * n
 
 const OPTIONS = {
-  sizes: { type: 'string', default: '1000,5000' },
-  'idle-s': { type: 'string', default: '5' },
+  ...runOptions(1200),
   'wait-s': { type: 'string', default: '60' },
-  concurrency: { type: 'string', default: '100' },
-  'timeout-s': { type: 'string', default: '1200' },
-  'keep-state': { type: 'boolean', default: false },
-  'heap-diff': { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false }
+  'heap-diff': { type: 'boolean', default: false }
 } as const
 
 const HELP = `Usage: node --expose-gc dist/scripts/bench/bosh-memory.js [options]   (after: npm run build)
@@ -80,12 +76,10 @@ const HELP = `Usage: node --expose-gc dist/scripts/bench/bosh-memory.js [options
   --timeout-s S   bound on the whole run (default 1200)
   --keep-state    keep .state/bench-<pid> (config, logs) after the run
   --heap-diff     then one more Megaphone phase at max(sizes) with heap snapshots before and
-                  after: what Megaphone's heap holds per session, by constructor and by string
+                  after: what Megaphone's heap holds per session, by owner, by constructor and by string
 `
 
-interface PhaseResult {
-  base: Reading
-  loaded: Reading
+interface PhaseResult extends Readings {
   loginMs: number
   /** Client status after the readings. */
   status: BoshClientsStatus
@@ -103,48 +97,23 @@ interface SizeResult {
 }
 
 const KiB = 1024
-const MiB = 1024 * 1024
-/** Processes on the idle server before any session: a baseline waits until ended sessions' processes are gone. */
-let idleProcessCount = Infinity
-const PROCESS_SLACK = 10
 
 interface Settings { idleMs: number, waitSeconds: number, concurrency: number }
 
-/** Everything the run started, stopped once whatever happens. */
-const running: { megaphone: ChildProcess | null, clients: ChildProcess | null, stateDir: string | null, keep: boolean } =
-  { megaphone: null, clients: null, stateDir: null, keep: false }
-let cleaningUp: Promise<void> | null = null
+/** The child processes the run started, killed by its cleanup. */
+const running: { megaphone: Child | null, clients: Child | null } = { megaphone: null, clients: null }
 
-async function cleanup (): Promise<void> {
-  cleaningUp ??= (async () => {
-    for (const child of [running.clients, running.megaphone]) {
-      if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    }
-    if (running.stateDir !== null) {
-      log(`stopping ejabberd (${relative(PROJECT_ROOT, running.stateDir)})`)
-      await stopEjabberd(running.stateDir, running.keep).catch((err: unknown) => log(`stop failed: ${String(err)}`))
-    }
-  })()
-  await cleaningUp
-}
-
-/** A reading with no session open: first waits for the processes of ended sessions to exit. */
-async function baseline (stateDir: string): Promise<Reading> {
-  return await reading(stateDir, { maxProcesses: idleProcessCount + PROCESS_SLACK })
-}
-
-function exitOf (child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve()
-    else child.once('exit', () => resolve())
-  })
-}
+const run = new BenchRun(() => {
+  for (const { child } of [running.clients, running.megaphone].filter((c) => c !== null)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+})
 
 // ---------------------------------------------------------------- Megaphone (child process)
 
-interface Megaphone { child: ChildProcess, url: string, exited: Promise<void> }
+interface Megaphone extends Child { url: string }
 
-/** The environment of the Megaphone process: Megaphone's defaults, except where it finds ejabberd and what it serves. */
+/** The environment of the Megaphone process: Megaphone's defaults (log level included), except where it finds ejabberd and what it serves. */
 function megaphoneEnv (server: BenchEjabberd): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MEGAPHONE_')))
   return {
@@ -154,17 +123,14 @@ function megaphoneEnv (server: BenchEjabberd): NodeJS.ProcessEnv {
     MEGAPHONE_LINK_SECRET: server.secret,
     MEGAPHONE_HTTP_HOST: '127.0.0.1',
     MEGAPHONE_HTTP_PORT: '0',
-    MEGAPHONE_BOSH_DOMAINS: server.domain,
-    MEGAPHONE_LOG_LEVEL: 'warn'
+    MEGAPHONE_BOSH_DOMAINS: server.domain
   }
 }
 
 async function startMegaphone (server: BenchEjabberd): Promise<Megaphone> {
   const execArgv = [...process.execArgv.filter((a) => a !== '--expose-gc'), '--expose-gc']
-  // The child's stdout (its log) goes to this process's stderr: stdout is the report's.
-  const child = fork(childScript('megaphone-process'), [], { execArgv, env: megaphoneEnv(server), stdio: ['ignore', 2, 2, 'ipc'] })
-  running.megaphone = child
-  const exited = exitOf(child)
+  // Its log goes to this process's stderr.
+  const { child, exited } = running.megaphone = forkChild('megaphone-process', [], { execArgv, env: megaphoneEnv(server) })
   const msg = await nextMessage<MegaphoneMessage>(child, MEGAPHONE_START_TIMEOUT_MS, 'megaphone: start')
   if (msg.type !== 'listening') throw new Error(`megaphone: start: ${msg.type === 'error' ? msg.message : msg.type}`)
   return { child, url: `http://127.0.0.1:${msg.port}/http-bind`, exited }
@@ -224,7 +190,7 @@ async function waitForMegaphoneEmpty (megaphone: Megaphone): Promise<void> {
 
 // ---------------------------------------------------------------- BOSH clients (child process)
 
-interface Clients { child: ChildProcess, exited: Promise<void>, loginMs: number, label: string }
+interface Clients extends Child { loginMs: number, label: string }
 
 async function startClients (label: string, url: string, server: BenchEjabberd, n: number, settings: Settings): Promise<Clients> {
   const opts: BoshClientsOptions = {
@@ -237,9 +203,7 @@ async function startClients (label: string, url: string, server: BenchEjabberd, 
     loginTimeoutMs: LOGIN_TIMEOUT_MS,
     waitSeconds: settings.waitSeconds
   }
-  const child = fork(childScript('bosh-clients'), [JSON.stringify(opts)], { stdio: ['ignore', 2, 2, 'ipc'] })
-  running.clients = child
-  const exited = exitOf(child)
+  const { child, exited } = running.clients = forkChild('bosh-clients', [JSON.stringify(opts)])
   const ready = await nextMessage<BoshClientsMessage>(child, loginTimeoutMs(n), `${label}: ${n} logins`)
   if (ready.type !== 'ready') throw new Error(`${label}: ${n} logins: ${ready.type === 'error' ? ready.message : ready.type}`)
   return { child, exited, loginMs: ready.loginMs, label }
@@ -299,7 +263,7 @@ async function megaphonePhase (server: BenchEjabberd, n: number, settings: Setti
   const megaphone = await startMegaphone(server)
   await inAndOut('megaphone warm-up', megaphone.url, server, Math.min(n, MEGAPHONE_WARM_UP), settings)
   await waitForMegaphoneEmpty(megaphone)
-  const base = await baseline(server.stateDir)
+  const base = await run.baseline()
   const nodeBase = await megaphoneMemory(megaphone)
 
   const clients = await startClients('megaphone', megaphone.url, server, n, settings)
@@ -321,7 +285,7 @@ async function megaphonePhase (server: BenchEjabberd, n: number, settings: Setti
 }
 
 async function modBoshPhase (server: BenchEjabberd, url: string, n: number, settings: Settings): Promise<PhaseResult> {
-  const base = await baseline(server.stateDir)
+  const base = await run.baseline()
   const clients = await startClients('mod_bosh', url, server, n, settings)
   log(`mod_bosh: ${n} sessions logged in in ${(clients.loginMs / 1000).toFixed(1)} s; idle ${settings.idleMs / 1000} s`)
   await sleep(settings.idleMs)
@@ -376,17 +340,6 @@ async function warmUp (server: BenchEjabberd, modBoshUrl: string, n: number, set
 
 // ---------------------------------------------------------------- report
 
-const kib = (bytes: number, n: number): string => (bytes / n / KiB).toFixed(1)
-const mib = (bytes: number): string => (bytes / MiB).toFixed(1)
-
-type Figure = 'total' | 'asIdle' | 'processes' | 'ets' | 'binary' | 'otherSystem' | 'driverAlloc'
-
-/** Bytes the loaded reading holds over its baseline. "As idle" compares erlang:memory(total) before the forced GC with the baseline after it. */
-function delta (r: PhaseResult, figure: Figure): number {
-  if (figure === 'asIdle') return r.loaded.totalBeforeGc - r.base.allocated
-  return r.loaded[figure] - r.base[figure]
-}
-
 const nodeDelta = (r: MegaphonePhaseResult, key: 'rss' | 'heapUsed' | 'external'): number => r.node.loaded[key] - r.node.base[key]
 
 function summaryRows (r: SizeResult): string[][] {
@@ -422,15 +375,6 @@ function ratioLine (r: SizeResult): string {
       ratio(per(delta(m, 'total')), per(delta(b, 'total')))}, as idle ${ratio(per(delta(m, 'asIdle')), per(delta(b, 'asIdle')))}`
 }
 
-function detail (label: string, m: Reading): string {
-  const each = (g: Reading['c2s']): string =>
-    g.count === 0 ? '-' : `${g.count} x ${kib(g.bytesBeforeGc, g.count)} -> ${kib(g.bytes, g.count)} KiB (${g.hibernated} hibernated)`
-  return `  ${label.padEnd(22)} ${mib(m.totalBeforeGc)} -> ${mib(m.allocated)} MiB allocated, ${mib(m.total)} used; ` +
-    `${m.processCount} processes, ${m.portCount} ports; median of ${m.readings}${m.settled ? '' : ' (ended sessions\' processes still running)'}; ` +
-    `${m.gcRounds} GC rounds; c2s ${each(m.c2s)}; megaphone_session ${each(m.linkSessions)}; ` +
-    `ejabberd_bosh ${each(m.boshSessions)}; ejabberd_http ${each(m.httpConnections)}`
-}
-
 function nodeDetail (r: SizeResult): string {
   const m = (x: MegaphoneMemory): string =>
     `RSS ${mib(x.rss)}, heap ${mib(x.heapUsed)} used / ${mib(x.heapTotal)} total, external ${mib(x.external)} MiB`
@@ -448,12 +392,12 @@ function clientDetail (r: SizeResult): string[] {
 
 interface Meta { command: string, version: string, settings: Settings, warmUpN: number, heap: HeapDiff | null }
 
-/** The commit measured, and whether the work tree changes the code that runs. */
+/** The commit measured, and which of the folders whose code runs the work tree changes. */
 function megaphoneRevision (): string {
   try {
     const git = (...args: string[]): string => execFileSync('git', args, { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 10_000 }).trim()
-    const changed = git('status', '--porcelain', '--', 'lib', 'routes') !== ''
-    return `${git('rev-parse', '--short', 'HEAD')}${changed ? ' (lib/ or routes/ changed in the work tree)' : ''}`
+    const changed = ['lib', 'routes', 'scripts/bench'].filter((dir) => git('status', '--porcelain', '--', dir) !== '')
+    return `${git('rev-parse', '--short', 'HEAD')}${changed.length > 0 ? ` (work tree changes in ${changed.join(', ')})` : ''}`
   } catch {
     return 'unknown (no git)'
   }
@@ -463,6 +407,16 @@ function heapRows (rows: HeapDiffRow[]): string[][] {
   return rows.slice(0, HEAP_DIFF_ROWS).map((r) => [r.key.replaceAll('|', '\\|'), r.countPerSession.toFixed(2), r.bytesPerSession.toFixed(0)])
 }
 
+/** Owners with their largest parts, down to OWNER_PART_MIN_BYTES each. */
+function ownerRows (rows: OwnerRow[]): string[][] {
+  return rows.filter((r) => Math.abs(r.bytesPerSession) >= 1).map((r) => [
+    r.owner,
+    r.parts.filter((p) => p.bytesPerSession >= OWNER_PART_MIN_BYTES).slice(0, OWNER_PARTS)
+      .map((p) => `${p.kind.replace(/^(object|closure|synthetic|native): /, '')} ${p.bytesPerSession.toFixed(0)}`).join(', '),
+    r.bytesPerSession.toFixed(0)
+  ])
+}
+
 function heapSection (heap: HeapDiff | null, n: number): string[] {
   if (heap === null) return []
   return [
@@ -470,6 +424,12 @@ function heapSection (heap: HeapDiff | null, n: number): string[] {
     `## Megaphone heap per session, by what holds it (--heap-diff, N = ${n}, a phase of its own)`,
     '',
     `Heap snapshots after global.gc(), before and after N sessions: ${heap.bytesPerSession.toFixed(0)} bytes per session in all.`,
+    '',
+    'By owner: each new object charged to its nearest owner in the dominator tree (heap-owners.ts), bytes per session:',
+    '',
+    ...markdownTable([['owner', 'largest parts (bytes)', 'bytes'], ...ownerRows(heap.owners)], 2),
+    '',
+    'By type and constructor:',
     '',
     ...markdownTable([['type: constructor', 'count', 'bytes'], ...heapRows(heap.byName)], 1),
     '',
@@ -539,12 +499,8 @@ function report (results: SizeResult[], meta: Meta): string {
     'clients:',
     ...results.flatMap(clientDetail),
     'ejabberd readings (erlang:memory(total) before -> after the forced GC; per session process, before -> after):',
-    ...results.flatMap((r) => [
-      detail(`N=${r.n} Megaphone base`, r.megaphone.base),
-      detail(`N=${r.n} Megaphone loaded`, r.megaphone.loaded),
-      detail(`N=${r.n} mod_bosh base`, r.modBosh.base),
-      detail(`N=${r.n} mod_bosh loaded`, r.modBosh.loaded)
-    ]),
+    ...readingDetails(results, [['Megaphone', (r) => r.megaphone], ['mod_bosh', (r) => r.modBosh]],
+      ['c2s', 'linkSessions', 'boshSessions', 'httpConnections']),
     '```',
     ...heapSection(meta.heap, meta.warmUpN)
   ].join('\n')
@@ -552,40 +508,15 @@ function report (results: SizeResult[], meta: Meta): string {
 
 // ---------------------------------------------------------------- main
 
-async function main (): Promise<void> {
-  const { values: args } = parseArgs({ options: OPTIONS })
-  if (args.help) {
-    process.stdout.write(HELP)
-    return
-  }
-  const sizes = String(args.sizes).split(',').map((s) => positiveInt('sizes', s.trim(), MAX_SIZE))
-  const settings: Settings = {
-    idleMs: positiveInt('idle-s', String(args['idle-s'])) * 1000,
-    waitSeconds: positiveInt('wait-s', String(args['wait-s']), MAX_WAIT_SECONDS),
-    concurrency: positiveInt('concurrency', String(args.concurrency), 1000)
-  }
-  const timeoutMs = positiveInt('timeout-s', String(args['timeout-s'])) * 1000
-  running.keep = args['keep-state'] === true
-  const command = commandLine()
-
-  const watchdog = setTimeout(() => {
-    log(`the run took over ${timeoutMs / 1000} s: giving up`)
-    running.keep = true
-    cleanup().finally(() => process.exit(1))
-  }, timeoutMs)
-  watchdog.unref()
-
-  const stateDir = join(PROJECT_ROOT, '.state', `bench-${process.pid}`)
-  running.stateDir = stateDir
-  log(`starting ejabberd in ${relative(PROJECT_ROOT, stateDir)}`)
-  const server = await startEjabberd(stateDir, process.pid)
-  const version = await ejabberdVersion(stateDir)
+run.main(async () => {
+  const cli = readCommandLine(OPTIONS, HELP, MAX_SIZE)
+  if (cli === null) return
+  const { args, settings: { sizes, idleMs, concurrency } } = cli
+  const settings: Settings = { idleMs, waitSeconds: positiveInt('wait-s', String(args['wait-s']), MAX_WAIT_SECONDS), concurrency }
+  run.begin(cli.settings)
   const maxN = Math.max(...sizes)
-  log(`${version}; registering ${maxN} users`)
-  await registerBulk(stateDir, USER_PREFIX, maxN, PASSWORD)
+  const { server, version } = await run.startEjabberd(maxN)
   const modBoshUrl = `http://127.0.0.1:${server.httpPort}/http-bind`
-
-  idleProcessCount = (await reading(stateDir, { count: 1 })).processCount
   await warmUp(server, modBoshUrl, maxN, settings)
 
   const results: SizeResult[] = []
@@ -595,28 +526,5 @@ async function main (): Promise<void> {
     results.push({ n, megaphone, modBosh })
   }
   const heap = args['heap-diff'] === true ? await heapDiffPhase(server, maxN, settings) : null
-  const text = report(results, { command, version, settings, warmUpN: maxN, heap })
-  await cleanup()
-  clearTimeout(watchdog)
-  process.stdout.write(`${text}\n`)
-}
-
-/** Set on SIGINT/SIGTERM: the phase that fails because of the cleanup is not reported as a failure. */
-let interrupted = false
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true
-    log(`${signal}: stopping`)
-    cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
-  })
-}
-
-main().catch(async (err: unknown) => {
-  if (interrupted) return
-  log(`failed: ${err instanceof Error ? err.message : String(err)}`)
-  running.keep = true
-  await cleanup()
-  if (running.stateDir !== null) log(`state (config, logs) kept in ${relative(PROJECT_ROOT, running.stateDir)}`)
-  process.exit(1)
+  await run.finish(report(results, { command: commandLine(), version, settings, warmUpN: maxN, heap }))
 })

@@ -7,25 +7,17 @@
 // Parent -> child (IPC): {type: 'close'}.
 // Child -> parent: {type: 'ready', loginMs} | {type: 'closed'} | {type: 'error', message}.
 import net from 'node:net'
-import { pool } from './pool.js'
+import { finish, loginAll, runChild, type ErrorMessage, type LoginOptions } from './child.js'
 
-export interface C2sClientsOptions {
+export interface C2sClientsOptions extends LoginOptions {
   host: string
   port: number
-  domain: string
-  /** Users are `${prefix}1` … `${prefix}${count}`. */
-  prefix: string
-  count: number
-  password: string
-  /** Logins in flight at once. */
-  concurrency: number
-  loginTimeoutMs: number
 }
 
 export type C2sChildMessage =
   | { type: 'ready', loginMs: number }
   | { type: 'closed' }
-  | { type: 'error', message: string }
+  | ErrorMessage
 
 const CLOSE_TIMEOUT_MS = 30_000
 
@@ -108,38 +100,15 @@ async function closeAll (sockets: net.Socket[]): Promise<void> {
   })))
 }
 
-async function main (): Promise<void> {
-  if (process.send === undefined) throw new Error('c2s-clients runs as a child of link-memory (IPC channel missing)')
-  const send = async (msg: C2sChildMessage): Promise<void> => {
-    await new Promise<void>((resolve) => process.send?.(msg, undefined, {}, () => resolve()))
-  }
+runChild('c2s-clients', 'link-memory', async () => {
   const opts = JSON.parse(process.argv[2] ?? '') as C2sClientsOptions
   const sockets: net.Socket[] = []
-  // The parent is gone: drop everything at once.
-  process.on('disconnect', () => process.exit(1))
   process.on('message', (msg: { type?: string }) => {
     if (msg.type !== 'close') return
-    closeAll(sockets).then(async () => {
-      await send({ type: 'closed' })
-      process.exit(0)
-    }, async (err: unknown) => {
-      await send({ type: 'error', message: String(err) })
-      process.exit(1)
+    finish('close', async (): Promise<C2sChildMessage> => {
+      await closeAll(sockets)
+      return { type: 'closed' }
     })
   })
-  const startedAt = Date.now()
-  try {
-    await pool(opts.count, opts.concurrency, async (i) => {
-      sockets.push(await login(opts, `${opts.prefix}${i + 1}`))
-    })
-  } catch (err) {
-    await send({ type: 'error', message: err instanceof Error ? err.message : String(err) })
-    process.exit(1)
-  }
-  await send({ type: 'ready', loginMs: Date.now() - startedAt })
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`c2s-clients: ${err instanceof Error ? err.message : String(err)}\n`)
-  process.exit(1)
+  await loginAll(opts, async (user) => { sockets.push(await login(opts, user)) })
 })

@@ -1,6 +1,7 @@
-// What every benchmark entry needs: progress on stderr, bounded waits, option
-// checks, child programs beside this file, their IPC replies, a text table.
-import type { ChildProcess } from 'node:child_process'
+// What every benchmark entry needs: progress on stderr, bounded waits, child
+// programs beside this file and their IPC replies (their side is child.ts),
+// the command line, text and markdown tables. Options are options.ts.
+import { fork, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -19,16 +20,22 @@ export async function withTimeout<T> (what: string, ms: number, promise: Promise
   }
 }
 
-export function positiveInt (name: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(text)
-  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new Error(`--${name}: expected an integer from 1 to ${max}, got ${text}`)
-  return n
-}
-
 /** `name` (without extension) beside this file, with this file's extension: .js when built, .ts under a TypeScript loader. */
 export function childScript (name: string): string {
   const self = fileURLToPath(import.meta.url)
   return join(self, '..', `${name}${self.endsWith('.ts') ? '.ts' : '.js'}`)
+}
+
+export interface Child { child: ChildProcess, exited: Promise<void> }
+
+/**
+ * Forks the child program `name` (see childScript) with an IPC channel. Its
+ * stdout and stderr go to this process's stderr: stdout is the report's.
+ */
+export function forkChild (name: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv, execArgv?: string[] } = {}): Child {
+  const child = fork(childScript(name), args, { ...opts, stdio: ['ignore', 2, 2, 'ipc'] })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  return { child, exited }
 }
 
 /** The child's next IPC message; rejects if it exits first or nothing comes within `timeoutMs`. */

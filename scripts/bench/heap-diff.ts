@@ -1,13 +1,23 @@
 // What a V8 heap holds more of in one snapshot than in another, per session:
-// by node type and constructor (or function) name, and for strings by their
-// text with digits and sids masked, so that "one creation request body per
-// session" shows up as one row. Reads the .heapsnapshot JSON (fields as
-// listed in its own meta), so it needs a few times the snapshot's size in memory.
+// by node type and constructor (or function) name, for strings by their text
+// with digits and sids masked, so that "one creation request body per
+// session" shows up as one row, and by owner (heap-owners.ts). Reads the
+// .heapsnapshot JSON (fields as listed in its own meta), so it needs a few
+// times the snapshot's size in memory.
 import { readFile } from 'node:fs/promises'
+import { heapOwners, type OwnerRow } from './heap-owners.js'
 
-interface Snapshot {
-  snapshot: { meta: { node_fields: string[], node_types: [string[], ...unknown[]] } }
+export interface HeapSnapshot {
+  snapshot: {
+    meta: {
+      node_fields: string[]
+      node_types: [string[], ...unknown[]]
+      edge_fields: string[]
+      edge_types: [string[], ...unknown[]]
+    }
+  }
   nodes: number[]
+  edges: number[]
   strings: string[]
 }
 
@@ -22,9 +32,12 @@ function add (m: Tallies, key: string, bytes: number): void {
   else { t.count++; t.bytes += bytes }
 }
 
+async function load (path: string): Promise<HeapSnapshot> {
+  return JSON.parse(await readFile(path, 'utf8')) as HeapSnapshot
+}
+
 /** Self sizes summed by `type: name`, and strings by masked text. */
-async function tally (path: string): Promise<{ byName: Tallies, strings: Tallies }> {
-  const s = JSON.parse(await readFile(path, 'utf8')) as Snapshot
+function tally (s: HeapSnapshot): { byName: Tallies, strings: Tallies } {
   const fields = s.snapshot.meta.node_fields
   const types = s.snapshot.meta.node_types[0]
   const width = fields.length
@@ -56,12 +69,29 @@ function diff (before: Tallies, after: Tallies, n: number): HeapDiffRow[] {
   return rows.sort((x, y) => y.bytesPerSession - x.bytesPerSession)
 }
 
-export interface HeapDiff { bytesPerSession: number, byName: HeapDiffRow[], strings: HeapDiffRow[] }
+export interface HeapDiff { bytesPerSession: number, byName: HeapDiffRow[], strings: HeapDiffRow[], owners: OwnerRow[] }
+
+function ids (s: HeapSnapshot): Set<number> {
+  const width = s.snapshot.meta.node_fields.length
+  const id = s.snapshot.meta.node_fields.indexOf('id')
+  const all = new Set<number>()
+  for (let i = id; i < s.nodes.length; i += width) all.add(s.nodes[i]!)
+  return all
+}
 
 /** Per session growth from `beforePath` to `afterPath`, `n` sessions apart. */
 export async function heapDiff (beforePath: string, afterPath: string, n: number): Promise<HeapDiff> {
-  const before = await tally(beforePath)
-  const after = await tally(afterPath)
+  const beforeSnapshot = await load(beforePath)
+  const before = tally(beforeSnapshot)
+  // V8 keeps an object's id across the snapshots of one process: new objects are those with new ids.
+  const beforeIds = ids(beforeSnapshot)
+  const afterSnapshot = await load(afterPath)
+  const after = tally(afterSnapshot)
   const byName = diff(before.byName, after.byName, n)
-  return { bytesPerSession: byName.reduce((sum, r) => sum + r.bytesPerSession, 0), byName, strings: diff(before.strings, after.strings, n) }
+  return {
+    bytesPerSession: byName.reduce((sum, r) => sum + r.bytesPerSession, 0),
+    byName,
+    strings: diff(before.strings, after.strings, n),
+    owners: heapOwners(beforeIds, afterSnapshot, n)
+  }
 }

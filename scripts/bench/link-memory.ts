@@ -15,23 +15,18 @@
 //    clears ejabberd's caches, GCs every process and reads erlang:memory().
 //    For the link, also this Node process's heap and RSS, after global.gc().
 // 4. Print the table, stop ejabberd (also on failure, Ctrl-C or --timeout-s).
-import { fork, type ChildProcess } from 'node:child_process'
 import os from 'node:os'
-import { join, relative } from 'node:path'
-import { parseArgs } from 'node:util'
 import { Link } from '../../lib/link/link.js'
+import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
 import type { C2sChildMessage, C2sClientsOptions } from './c2s-clients.js'
-import {
-  PROJECT_ROOT, connectedUsers, registerBulk, sleep, startEjabberd, stopEjabberd, waitForSessions,
-  type BenchEjabberd
-} from './ejabberd-control.js'
-import { ejabberdVersion, reading, type Reading } from './ejabberd-memory.js'
-import { childScript, commandLine, log, nextMessage, positiveInt, textTable, withTimeout } from './harness.js'
+import { connectedUsers, sleep, waitForSessions, type BenchEjabberd } from './ejabberd-control.js'
+import { delta, kib, readingDetails, type Figure, type Readings } from './ejabberd-figures.js'
+import { reading, type Reading } from './ejabberd-memory.js'
+import { commandLine, forkChild, log, nextMessage, textTable, withTimeout, type Child } from './harness.js'
 import { BenchLinkSession } from './link-session.js'
+import { readCommandLine, runOptions } from './options.js'
 import { pool } from './pool.js'
 
-const USER_PREFIX = 'bench'
-const PASSWORD = 'bench-password'
 const MAX_SIZE = 5_000 // each c2s client and its ejabberd socket count against a 20,000-file limit
 const LINK_READY_TIMEOUT_MS = 30_000
 const CLOSE_TIMEOUT_MS = 60_000
@@ -40,14 +35,7 @@ const CHILD_EXIT_TIMEOUT_MS = 10_000
 /** Login phase: a fixed allowance plus a per-session one. */
 const loginTimeoutMs = (n: number): number => 60_000 + 30 * n
 
-const OPTIONS = {
-  sizes: { type: 'string', default: '1000,5000' },
-  'idle-s': { type: 'string', default: '5' },
-  concurrency: { type: 'string', default: '100' },
-  'timeout-s': { type: 'string', default: '600' },
-  'keep-state': { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false }
-} as const
+const OPTIONS = runOptions(600)
 
 const HELP = `Usage: node --expose-gc dist/scripts/bench/link-memory.js [options]   (after: npm run build)
 
@@ -66,10 +54,6 @@ interface SizeResult {
   c2s: { base: Reading, loaded: Reading, loginMs: number }
 }
 
-const KiB = 1024
-/** Processes on the idle server before any session: a baseline waits until ended sessions' processes are gone. */
-let idleProcessCount = Infinity
-const PROCESS_SLACK = 10
 const gc = (globalThis as { gc?: () => void }).gc
 
 function nodeMemory (): NodeMemory {
@@ -80,27 +64,14 @@ function nodeMemory (): NodeMemory {
   return { heapUsed, rss }
 }
 
-/** Everything the run started, stopped once whatever happens. */
-const running: { link: Link | null, child: ChildProcess | null, stateDir: string | null, keep: boolean } =
-  { link: null, child: null, stateDir: null, keep: false }
-let cleaningUp: Promise<void> | null = null
+/** What the run started besides ejabberd, stopped by its cleanup. */
+const running: { link: Link | null, child: Child | null } = { link: null, child: null }
 
-async function cleanup (): Promise<void> {
-  cleaningUp ??= (async () => {
-    if (running.child !== null && running.child.exitCode === null) running.child.kill('SIGKILL')
-    await running.link?.close().catch(() => undefined)
-    if (running.stateDir !== null) {
-      log(`stopping ejabberd (${relative(PROJECT_ROOT, running.stateDir)})`)
-      await stopEjabberd(running.stateDir, running.keep).catch((err: unknown) => log(`stop failed: ${String(err)}`))
-    }
-  })()
-  await cleaningUp
-}
-
-/** A reading with no session open: first waits for the processes of ended sessions to exit. */
-async function baseline (stateDir: string): Promise<Reading> {
-  return await reading(stateDir, { maxProcesses: idleProcessCount + PROCESS_SLACK })
-}
+const run = new BenchRun(async () => {
+  const child = running.child?.child
+  if (child !== undefined && child.exitCode === null) child.kill('SIGKILL')
+  await running.link?.close().catch(() => undefined)
+})
 
 // ---------------------------------------------------------------- link sessions
 
@@ -122,7 +93,7 @@ async function closeLinkSessions (server: BenchEjabberd, sessions: BenchLinkSess
 }
 
 async function linkPhase (server: BenchEjabberd, link: Link, n: number, idleMs: number, concurrency: number): Promise<SizeResult['link']> {
-  const base = await baseline(server.stateDir)
+  const base = await run.baseline()
   const nodeBase = nodeMemory()
   const { sessions, loginMs } = await openLinkSessions(server, link, n, concurrency)
   log(`link: ${n} sessions logged in in ${(loginMs / 1000).toFixed(1)} s; idle ${idleMs / 1000} s`)
@@ -144,7 +115,7 @@ async function linkPhase (server: BenchEjabberd, link: Link, n: number, idleMs: 
 
 // ---------------------------------------------------------------- c2s over TCP (child process)
 
-interface C2sClients { child: ChildProcess, exited: Promise<void>, loginMs: number }
+interface C2sClients extends Child { loginMs: number }
 
 async function startC2sClients (server: BenchEjabberd, n: number, concurrency: number): Promise<C2sClients> {
   const opts: C2sClientsOptions = {
@@ -157,9 +128,7 @@ async function startC2sClients (server: BenchEjabberd, n: number, concurrency: n
     concurrency,
     loginTimeoutMs: LOGIN_TIMEOUT_MS
   }
-  const child = fork(childScript('c2s-clients'), [JSON.stringify(opts)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  running.child = child
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const { child, exited } = running.child = forkChild('c2s-clients', [JSON.stringify(opts)])
   const ready = await nextMessage<C2sChildMessage>(child, loginTimeoutMs(n), `c2s: ${n} logins`)
   if (ready.type !== 'ready') throw new Error(`c2s: ${ready.type === 'error' ? ready.message : ready.type}`)
   return { child, exited, loginMs: ready.loginMs }
@@ -176,7 +145,7 @@ async function stopC2sClients (server: BenchEjabberd, { child, exited }: C2sClie
 }
 
 async function c2sPhase (server: BenchEjabberd, n: number, idleMs: number, concurrency: number): Promise<SizeResult['c2s']> {
-  const base = await baseline(server.stateDir)
+  const base = await run.baseline()
   const clients = await startC2sClients(server, n, concurrency)
   log(`c2s: ${n} sessions logged in in ${(clients.loginMs / 1000).toFixed(1)} s; idle ${idleMs / 1000} s`)
   await sleep(idleMs)
@@ -203,34 +172,16 @@ async function warmUp (server: BenchEjabberd, link: Link, n: number, concurrency
 
 // ---------------------------------------------------------------- report
 
-const kib = (bytes: number, n: number): string => (bytes / n / KiB).toFixed(1)
-type Figure = 'total' | 'asIdle' | 'processes' | 'ets' | 'binary' | 'otherSystem' | 'driverAlloc'
-
-/** Bytes the loaded reading holds over its baseline. "As idle" compares erlang:memory(total) before the forced GC with the baseline after it. */
-function delta (base: Reading, loaded: Reading, figure: Figure): number {
-  if (figure === 'asIdle') return loaded.totalBeforeGc - base.allocated
-  return loaded[figure] - base[figure]
-}
-
-function perSessionRow (n: number, side: string, base: Reading, loaded: Reading, loginMs: number): string[] {
-  const d = (figure: Figure): string => kib(delta(base, loaded, figure), n)
+function perSessionRow (n: number, side: string, r: Readings & { loginMs: number }): string[] {
+  const d = (figure: Figure): string => kib(delta(r, figure), n)
   return [String(n), side, d('total'), d('asIdle'), d('processes'), d('ets'), d('binary'), d('otherSystem'), d('driverAlloc'),
-    kib(loaded.c2s.bytes, n), kib(loaded.linkSessions.bytes, n), String(Math.round(n / (loginMs / 1000)))]
+    kib(r.loaded.c2s.bytes, n), kib(r.loaded.linkSessions.bytes, n), String(Math.round(n / (r.loginMs / 1000)))]
 }
 
 function ratioLine (r: SizeResult, figure: Figure): string {
-  const link = delta(r.link.base, r.link.loaded, figure)
-  const c2s = delta(r.c2s.base, r.c2s.loaded, figure)
+  const link = delta(r.link, figure)
+  const c2s = delta(r.c2s, figure)
   return `${(link / c2s).toFixed(2)} (${kib(link, r.n)} / ${kib(c2s, r.n)} KiB)`
-}
-
-function detail (label: string, m: Reading): string {
-  const mib = (b: number): string => (b / 2 ** 20).toFixed(1)
-  const each = (g: Reading['c2s']): string =>
-    g.count === 0 ? '-' : `${g.count} x ${kib(g.bytesBeforeGc, g.count)} -> ${kib(g.bytes, g.count)} KiB (${g.hibernated} hibernated)`
-  return `  ${label.padEnd(17)} ${mib(m.totalBeforeGc)} -> ${mib(m.allocated)} MiB allocated, ${mib(m.total)} used; ` +
-    `${m.processCount} processes, ${m.portCount} ports; median of ${m.readings}${m.settled ? '' : ' (ended sessions\' processes still running)'}; ` +
-    `${m.gcRounds} GC rounds; c2s ${each(m.c2s)}; megaphone_session ${each(m.linkSessions)}`
 }
 
 function report (results: SizeResult[], meta: { command: string, version: string, idleMs: number, warmUpN: number }): string {
@@ -249,8 +200,8 @@ function report (results: SizeResult[], meta: { command: string, version: string
     ...textTable([
       ['N', 'transport', 'total', 'as idle', 'processes', 'ets', 'binary', 'other', '(driver)', 'c2s proc', 'link proc', 'logins/s'],
       ...results.flatMap((r) => [
-        perSessionRow(r.n, 'link', r.link.base, r.link.loaded, r.link.loginMs),
-        perSessionRow(r.n, 'c2s over TCP', r.c2s.base, r.c2s.loaded, r.c2s.loginMs)
+        perSessionRow(r.n, 'link', r.link),
+        perSessionRow(r.n, 'c2s over TCP', r.c2s)
       ])
     ]),
     '  total      processes_used + system after the GC (erlang:memory(total) less free blocks in process pools)',
@@ -267,53 +218,24 @@ function report (results: SizeResult[], meta: { command: string, version: string
     ...results.map((r) => `  N = ${String(r.n).padStart(5)}: heap used ${kib(r.link.node.heapUsed, r.n)} KiB, RSS ${kib(r.link.node.rss, r.n)} KiB`),
     '',
     'readings (erlang:memory(total) before -> after the forced GC; per session process, before -> after):',
-    ...results.flatMap((r) => [
-      detail(`N=${r.n} link base`, r.link.base),
-      detail(`N=${r.n} link loaded`, r.link.loaded),
-      detail(`N=${r.n} c2s base`, r.c2s.base),
-      detail(`N=${r.n} c2s loaded`, r.c2s.loaded)
-    ])
+    ...readingDetails(results, [['link', (r) => r.link], ['c2s', (r) => r.c2s]], ['c2s', 'linkSessions'])
   ].join('\n')
 }
 
 // ---------------------------------------------------------------- main
 
-async function main (): Promise<void> {
-  const { values: args } = parseArgs({ options: OPTIONS })
-  if (args.help) {
-    process.stdout.write(HELP)
-    return
-  }
-  const sizes = String(args.sizes).split(',').map((s) => positiveInt('sizes', s.trim(), MAX_SIZE))
-  const idleMs = positiveInt('idle-s', String(args['idle-s'])) * 1000
-  const concurrency = positiveInt('concurrency', String(args.concurrency))
-  const timeoutMs = positiveInt('timeout-s', String(args['timeout-s'])) * 1000
-  running.keep = args['keep-state'] === true
-  const command = commandLine()
+run.main(async () => {
+  const cli = readCommandLine(OPTIONS, HELP, MAX_SIZE)
+  if (cli === null) return
+  const { sizes, idleMs, concurrency } = cli.settings
   if (gc === undefined) log('global.gc is not available: Node heap figures are without a forced GC (run node with --expose-gc)')
-
-  const watchdog = setTimeout(() => {
-    log(`the run took over ${timeoutMs / 1000} s: giving up`)
-    running.keep = true
-    cleanup().finally(() => process.exit(1))
-  }, timeoutMs)
-  watchdog.unref()
-
-  const stateDir = join(PROJECT_ROOT, '.state', `bench-${process.pid}`)
-  running.stateDir = stateDir
-  log(`starting ejabberd in ${relative(PROJECT_ROOT, stateDir)}`)
-  const server = await startEjabberd(stateDir, process.pid)
-  const version = await ejabberdVersion(stateDir)
+  run.begin(cli.settings)
   const maxN = Math.max(...sizes)
-  log(`${version}; registering ${maxN} users`)
-  await registerBulk(stateDir, USER_PREFIX, maxN, PASSWORD)
-
+  const { server, version } = await run.startEjabberd(maxN)
   const link = new Link({ host: '127.0.0.1', port: server.linkPort, secret: server.secret })
   running.link = link
   link.start()
   await link.waitReady(LINK_READY_TIMEOUT_MS)
-
-  idleProcessCount = (await reading(stateDir, { count: 1 })).processCount
   await warmUp(server, link, maxN, concurrency)
 
   const results: SizeResult[] = []
@@ -322,28 +244,5 @@ async function main (): Promise<void> {
     const c2sResult = await c2sPhase(server, n, idleMs, concurrency)
     results.push({ n, link: linkResult, c2s: c2sResult })
   }
-  const text = report(results, { command, version, idleMs, warmUpN: maxN })
-  await cleanup()
-  clearTimeout(watchdog)
-  process.stdout.write(`${text}\n`)
-}
-
-/** Set on SIGINT/SIGTERM: the phase that fails because of the cleanup is not reported as a failure. */
-let interrupted = false
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true
-    log(`${signal}: stopping`)
-    cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
-  })
-}
-
-main().catch(async (err: unknown) => {
-  if (interrupted) return
-  log(`failed: ${err instanceof Error ? err.message : String(err)}`)
-  running.keep = true
-  await cleanup()
-  if (running.stateDir !== null) log(`state (config, logs) kept in ${relative(PROJECT_ROOT, running.stateDir)}`)
-  process.exit(1)
+  await run.finish(report(results, { command: commandLine(), version, idleMs, warmUpN: maxN }))
 })

@@ -1,8 +1,11 @@
 // Child program of bosh-memory.ts: Megaphone in a process of its own, so that
-// its RSS and heap are Megaphone's alone. Built as lib/server.ts builds it
-// (configuration from the environment the parent sets, one Link, buildApp),
-// but listening on 127.0.0.1, port 0, and answering the parent over IPC.
-// Run with --expose-gc: a memory reading collects garbage first.
+// its RSS and heap are Megaphone's alone. Built as lib/server.ts builds it:
+// loadConfig() from the environment the parent sets (where ejabberd is, the
+// domain, 127.0.0.1 port 0; everything else Megaphone's defaults, the log
+// level included), one pino logger, one Link, buildApp, listen on config.http,
+// and on close HTTP first, then the link. It differs only in waiting for the
+// link before it tells the parent its port, and in the IPC below. Run with
+// --expose-gc: a memory reading collects garbage first.
 //
 // Parent -> child (IPC): {type: 'memory'} | {type: 'heap-snapshot', path} | {type: 'close'}.
 // Child -> parent: {type: 'listening', port} | {type: 'memory', memory} |
@@ -14,6 +17,7 @@ import { pino } from 'pino'
 import { buildApp } from '../../lib/app.js'
 import { loadConfig } from '../../lib/config.js'
 import { Link } from '../../lib/link/link.js'
+import { finish, runChild, toParent, type ErrorMessage } from './child.js'
 
 export interface MegaphoneMemory {
   /** process.memoryUsage() after global.gc(), bytes. */
@@ -40,24 +44,21 @@ export type MegaphoneMessage =
   | { type: 'memory', memory: MegaphoneMemory }
   | { type: 'heap-snapshot', path: string }
   | { type: 'closed' }
-  | { type: 'error', message: string }
+  | ErrorMessage
 
 const LINK_READY_TIMEOUT_MS = 30_000
 const gc = (globalThis as { gc?: () => void }).gc
 
-async function send (msg: MegaphoneMessage): Promise<void> {
-  await new Promise<void>((resolve) => process.send?.(msg, undefined, {}, () => resolve()))
-}
+const send = toParent<MegaphoneMessage>
 
-async function main (): Promise<void> {
-  if (process.send === undefined) throw new Error('megaphone-process runs as a child of bosh-memory (IPC channel missing)')
-  const config = loadConfig(process.env)
+runChild('megaphone-process', 'bosh-memory', async () => {
+  const config = loadConfig()
   const logger = pino({ level: config.logLevel })
   const link = new Link({ ...config.link, logger: logger.child({ component: 'link' }) })
   const app = await buildApp({ link, config, loggerInstance: logger })
   link.start()
   await link.waitReady(LINK_READY_TIMEOUT_MS)
-  await app.listen({ host: '127.0.0.1', port: 0 })
+  await app.listen({ host: config.http.host, port: config.http.port })
 
   const connections = async (): Promise<number> =>
     await new Promise((resolve) => app.server.getConnections((err, count) => resolve(err === null ? count : -1)))
@@ -82,8 +83,6 @@ async function main (): Promise<void> {
     }
   }
 
-  // The parent is gone: nothing to close gracefully for.
-  process.on('disconnect', () => process.exit(1))
   process.on('message', (msg: MegaphoneRequest) => {
     if (msg.type === 'memory') {
       memory().then(async (m) => { await send({ type: 'memory', memory: m }) },
@@ -93,21 +92,13 @@ async function main (): Promise<void> {
       const path = writeHeapSnapshot(msg.path)
       void send({ type: 'heap-snapshot', path })
     } else if (msg.type === 'close') {
-      Promise.all([app.close(), link.close()]).then(async () => {
-        await send({ type: 'closed' })
-        process.exit(0)
-      }, async (err: unknown) => {
-        await send({ type: 'error', message: `close: ${String(err)}` })
-        process.exit(1)
+      // As lib/server.ts shuts down: HTTP first (held requests answered, each session closes its stream), then the link.
+      finish('close', async (): Promise<MegaphoneMessage> => {
+        await app.close()
+        await link.close()
+        return { type: 'closed' }
       })
     }
   })
   await send({ type: 'listening', port: (app.server.address() as AddressInfo).port })
-}
-
-main().catch(async (err: unknown) => {
-  const message = err instanceof Error ? err.message : String(err)
-  process.stderr.write(`megaphone-process: ${message}\n`)
-  if (process.connected) await send({ type: 'error', message })
-  process.exit(1)
 })
