@@ -8,6 +8,7 @@ import { parseRequestBody } from '../lib/bosh/body.js'
 import { terminateBody } from '../lib/bosh/response.js'
 import { DEFAULT_CONTENT_TYPE, contentTypeOf, type Registry } from '../lib/bosh/registry.js'
 import type { Respond, Session } from '../lib/bosh/session.js'
+import type { RequestBody } from '../lib/bosh/body.js'
 
 export interface HttpBindOptions {
   registry: Registry
@@ -26,9 +27,15 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
   const anyOrigin = opts.corsOrigins.includes('*')
   const origins = new Set(opts.corsOrigins)
 
-  // Scoped to this plugin: every Content-Type (or none) is the raw body.
+  // Scoped to this plugin: every Content-Type (or none) is UTF-8 text, or
+  // null when it is not UTF-8. Decoded here so that the Buffer (a slice that
+  // pins an 8 KiB pool block) is not kept with a held request.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_req, body, done) => { done(null, body) })
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_req, raw, done) => {
+    let text: string | null = null
+    try { text = utf8.decode(raw as Buffer) } catch {}
+    done(null, text)
+  })
 
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
     const status = err.statusCode ?? 500
@@ -39,15 +46,16 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
     void reply.code(status).headers(corsHeaders(request)).type('text/plain; charset=utf-8').send(message)
   })
 
-  function corsHeaders (request: FastifyRequest): Record<string, string> {
+  // Response headers, one shared object per allowed origin (held requests keep a reference, not a copy).
+  const noOrigin = Object.freeze({ vary: 'Origin', 'cache-control': 'no-store' })
+  const byOrigin = new Map<string, Readonly<Record<string, string>>>(anyOrigin
+    ? []
+    : opts.corsOrigins.map((o) => [o, Object.freeze({ 'access-control-allow-origin': o, vary: 'Origin', 'cache-control': 'no-store' })]))
+  const star = Object.freeze({ 'access-control-allow-origin': '*', 'cache-control': 'no-store' })
+  function corsHeaders (request: FastifyRequest): Readonly<Record<string, string>> {
+    if (anyOrigin) return star
     const origin = request.headers.origin
-    if (anyOrigin) return { 'access-control-allow-origin': '*' }
-    if (origin !== undefined && origins.has(origin)) return { 'access-control-allow-origin': origin, vary: 'Origin' }
-    return { vary: 'Origin' }
-  }
-
-  function send (request: FastifyRequest, reply: FastifyReply, body: string, contentType: string): void {
-    void reply.code(200).headers(corsHeaders(request)).header('cache-control', 'no-store').type(contentType).send(body)
+    return (origin === undefined ? undefined : byOrigin.get(origin)) ?? noOrigin
   }
 
   // XEP-0124 5: CORS preflight, so a page from another origin can use this endpoint.
@@ -70,42 +78,32 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
   })
 
   app.post(path, (request, reply) => {
-    let body
+    const text = request.body as string | null | undefined
+    // A held request keeps its reply, and the reply its request: not its body.
+    request.body = undefined
+    let body: RequestBody
     try {
-      const raw = request.body as Buffer | undefined
-      body = parseRequestBody(utf8.decode(raw ?? Buffer.alloc(0)))
+      if (text === null) throw new BoshError('bad-request', 'body is not UTF-8')
+      body = parseRequestBody(text ?? '')
     } catch (err) {
-      const boshErr = err instanceof BoshError ? err : err instanceof TypeError ? new BoshError('bad-request', 'body is not UTF-8') : null
-      if (boshErr === null) throw err
-      request.log.warn({ condition: boshErr.condition, reason: boshErr.reason, detail: boshErr.message, ip: request.ip }, 'bosh request refused')
-      send(request, reply, terminateBody(boshErr.condition), DEFAULT_CONTENT_TYPE)
+      if (!(err instanceof BoshError)) throw err
+      request.log.warn({ condition: err.condition, reason: err.reason, detail: err.message, ip: request.ip }, 'bosh request refused')
+      new PendingReply(reply, DEFAULT_CONTENT_TYPE, corsHeaders(request)).respond(terminateBody(err.condition))
       return
     }
 
     // XEP-0124 7.1: responses carry the session's `content` type once it is known.
     const sid = body.attrs.sid
     const contentType = sid === undefined ? contentTypeOf(body.attrs.content) ?? DEFAULT_CONTENT_TYPE : registry.get(sid)?.contentType ?? DEFAULT_CONTENT_TYPE
-    let answered = false
-    let session: Session | null = null
-    const respond: Respond = (xml) => {
-      if (answered) return
-      answered = true
-      send(request, reply, xml, contentType)
-    }
-    // The response's close, not the request's: on Node 20 the request's fires once its body is read.
-    reply.raw.on('close', () => {
-      if (answered) return
-      answered = true
-      session?.abandon(respond)
-    })
+    const pending = new PendingReply(reply, contentType, corsHeaders(request))
     const dispatch = (): void => {
-      if (answered) return
+      if (pending.answered) return
       try {
-        session = registry.handle(body, respond, request.ip, request.socket.remotePort ?? 0)
+        pending.session = registry.handle(body, pending.respond, request.ip, request.socket.remotePort ?? 0)
       } catch (err) {
         if (!(err instanceof BoshError)) throw err
         request.log.warn({ condition: err.condition, reason: err.reason, ip: request.ip }, 'bosh session refused')
-        respond(terminateBody(err.condition))
+        pending.respond(terminateBody(err.condition))
       }
     }
     // Backpressure: while ejabberd is not keeping up, new input waits here
@@ -116,3 +114,37 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
   })
 }
 
+/**
+ * One POST until it is answered: all a held request keeps besides Node's and
+ * Fastify's own objects. `respond` answers it once; the response's close (not
+ * the request's: on Node 20 that fires once the body is read) tells the
+ * session that the client dropped it.
+ */
+class PendingReply {
+  session: Session | null = null
+  #reply: FastifyReply | null
+  readonly #contentType: string
+  readonly #headers: Readonly<Record<string, string>>
+
+  constructor (reply: FastifyReply, contentType: string, headers: Readonly<Record<string, string>>) {
+    this.#reply = reply
+    this.#contentType = contentType
+    this.#headers = headers
+    reply.raw.once('close', this.#onClose)
+  }
+
+  get answered (): boolean { return this.#reply === null }
+
+  readonly respond: Respond = (xml) => {
+    const reply = this.#reply
+    if (reply === null) return
+    this.#reply = null
+    void reply.code(200).headers(this.#headers).type(this.#contentType).send(xml)
+  }
+
+  readonly #onClose = (): void => {
+    if (this.#reply === null) return
+    this.#reply = null
+    this.session?.abandon(this.respond)
+  }
+}

@@ -8,7 +8,10 @@ import { boolAttr, uintAttr, type RequestBody } from './body.js'
 import { systemClock, type Clock } from './clock.js'
 import { BOSH_VERSION } from './constants.js'
 import { terminateBody } from './response.js'
-import { Session, type Log, type Respond, type SessionContext, type Upstream } from './session.js'
+import { Session, type Log, type Respond, type SessionContext, type SessionParams, type Upstream } from './session.js'
+
+/** Distinct negotiated parameter sets shared between sessions; beyond it, each session has its own. */
+const MAX_SHARED_PARAMS = 256
 
 export interface BoshLimits {
   /** Domains served; a session for any other gets host-unknown (never an open proxy). */
@@ -54,6 +57,7 @@ export class Registry {
   #refused = 0
   /** Sessions closed, by terminal condition ('normal' for none). */
   readonly #closed = new Map<string, number>()
+  readonly #params = new Map<string, SessionParams>()
 
   constructor (options: RegistryOptions) {
     const { upstream, log, clock = systemClock, defer = queueMicrotask, ...limits } = options
@@ -112,6 +116,20 @@ export class Registry {
     for (const session of [...this.#sessions.values()]) session.shutdown(BoshCondition.SYSTEM_SHUTDOWN)
   }
 
+  /**
+   * One frozen params object for every session that negotiated the same
+   * values (almost all of them), with its strings copied off the request.
+   * Bounded, since clients choose some of the values.
+   */
+  #shared (params: SessionParams): SessionParams {
+    const key = JSON.stringify(params)
+    const known = this.#params.get(key)
+    if (known !== undefined) return known
+    const owned = Object.freeze({ ...params, lang: own(params.lang), contentType: own(params.contentType) })
+    if (this.#params.size < MAX_SHARED_PARAMS) this.#params.set(key, owned)
+    return owned
+  }
+
   #create (body: RequestBody, respond: Respond, ip: string, port: number): Session {
     const { attrs } = body
     const limits = this.#limits
@@ -126,7 +144,7 @@ export class Registry {
     if (attrs['xmpp:version'] !== undefined && !/^1\.\d+$/.test(attrs['xmpp:version'])) {
       throw new BoshError(BoshCondition.BAD_REQUEST, 'unsupported xmpp:version')
     }
-    const contentType = attrs.content === undefined ? DEFAULT_CONTENT_TYPE : own(contentTypeOf(attrs.content))
+    const contentType = attrs.content === undefined ? DEFAULT_CONTENT_TYPE : contentTypeOf(attrs.content)
     if (contentType === null) throw new BoshError(BoshCondition.BAD_REQUEST, 'content is not a MIME type')
     if (this.#sessions.size >= limits.maxSessions) throw new BoshError(BoshCondition.POLICY_VIOLATION, 'session limit reached')
     const newkey = attrs.newkey
@@ -135,10 +153,9 @@ export class Registry {
     // XEP-0124 7.2: wait and hold no more than requested nor allowed.
     const waitSeconds = Math.min(uintAttr(attrs, 'wait', limits.maxWaitSeconds), limits.maxWaitSeconds)
     const hold = Math.min(uintAttr(attrs, 'hold', 1), limits.maxHold)
-    const session = new Session({
-      sid: newSid(),
+    const params = this.#shared({
       domain,
-      lang: own(attrs['xml:lang'] ?? ''),
+      lang: attrs['xml:lang'] ?? '',
       ver: negotiateVersion(attrs.ver),
       waitSeconds,
       hold,
@@ -147,9 +164,9 @@ export class Registry {
       pollingSeconds: limits.pollingSeconds,
       contentType,
       // XEP-0124 9.1: the client asks for acknowledgements with ack='1'.
-      acks: attrs.ack === '1' || boolAttr(attrs, 'ack'),
-      key: newkey?.toLowerCase() ?? null
-    }, body.rid, respond, this.#ctx)
+      acks: attrs.ack === '1' || boolAttr(attrs, 'ack')
+    })
+    const session = new Session(newSid(), params, newkey?.toLowerCase() ?? null, body.rid, respond, this.#ctx)
     this.#sessions.set(session.sid, session)
     this.#created++
     this.#log.debug({ sid: session.sid, waitSeconds, hold }, 'session created')
@@ -163,10 +180,10 @@ export class Registry {
  * substring as a slice of its parent, which would keep the whole request body
  * alive as long as the session. Common values are interned.
  */
-function own<T extends string | null> (s: T): T {
-  if (s === null || s.length < 13) return s // V8 copies short substrings anyway
-  if (s === DEFAULT_CONTENT_TYPE) return DEFAULT_CONTENT_TYPE as T
-  return Buffer.from(s, 'utf8').toString('utf8') as T
+function own (s: string): string {
+  if (s.length < 13) return s // V8 copies short substrings anyway
+  if (s === DEFAULT_CONTENT_TYPE) return DEFAULT_CONTENT_TYPE
+  return Buffer.from(s, 'utf8').toString('utf8')
 }
 
 /** XEP-0124 7.1: at least 128 bits from a CSPRNG; URL-safe. */

@@ -51,9 +51,11 @@ export interface SessionContext {
   defer (fn: () => void): void
 }
 
-/** Negotiated at creation (XEP-0124 7.1, 7.2). */
+/**
+ * Negotiated at creation (XEP-0124 7.1, 7.2). The same for most sessions, so
+ * the registry shares one frozen object between all sessions that agree.
+ */
 export interface SessionParams {
-  sid: string
   domain: string
   lang: string
   ver: string
@@ -64,8 +66,6 @@ export interface SessionParams {
   pollingSeconds: number
   contentType: string
   acks: boolean
-  /** XEP-0124 15: the client's first key, when it protects the session with a key sequence. */
-  key: string | null
 }
 
 interface Held {
@@ -93,13 +93,15 @@ export class Session implements UpstreamSession {
   #rid: number
   /** Requests that arrived ahead of a gap in the rids, by rid (XEP-0124 14.2). */
   #ahead: Map<number, { body: RequestBody, respond: Respond }> | null = null
+  // Arrays below are replaced, never pushed to: a pushed array reserves 17
+  // slots, and an idle session keeps its arrays for hours.
   /** Held requests, oldest (lowest rid) first. */
-  #held: Held[] = []
+  #held: Held[] = NONE
   /** Elements from ejabberd not yet delivered. */
-  #out: string[] = []
+  #out: string[] = NONE
   #flushQueued = false
   /** Responses kept for retransmission, oldest first (XEP-0124 14.3). */
-  #sent: Sent[] = []
+  #sent: Sent[] = NONE
   /** The answer to every request once the session is closed. */
   #final: string | null = null
   #inactivityTimer: Timer | null = null
@@ -110,14 +112,15 @@ export class Session implements UpstreamSession {
   #key: string | null
   #ended = false
 
-  constructor (params: SessionParams, rid: number, respond: Respond, ctx: SessionContext) {
-    this.sid = params.sid
+  /** `key`: XEP-0124 15, the client's first key when it protects the session with a key sequence. */
+  constructor (sid: string, params: SessionParams, key: string | null, rid: number, respond: Respond, ctx: SessionContext) {
+    this.sid = sid
     this.contentType = params.contentType
     this.#p = params
     this.#ctx = ctx
     this.#rid = rid
     this.#creation = respond
-    this.#key = params.key
+    this.#key = key
   }
 
   get state (): SessionState { return this.#state }
@@ -184,7 +187,8 @@ export class Session implements UpstreamSession {
   abandon (respond: Respond): void {
     const i = this.#held.findIndex((h) => h.respond === respond)
     if (i !== -1) {
-      const [held] = this.#held.splice(i, 1) as [Held]
+      const held = this.#held[i] as Held
+      this.#held = without(this.#held, i)
       if (held.timer !== null) this.#ctx.clock.clearTimeout(held.timer)
     } else if (this.#ahead !== null) {
       for (const [rid, entry] of this.#ahead) if (entry.respond === respond) this.#ahead.delete(rid)
@@ -212,10 +216,10 @@ export class Session implements UpstreamSession {
       this.#close(null)
     } else if (xml.startsWith('<stream:error')) {
       // XEP-0206 8.4 / XEP-0124 17.2: the stream error goes to the client inside the terminate body.
-      this.#out.push(xml)
+      this.#out = appended(this.#out, xml)
       this.#close(BoshCondition.REMOTE_STREAM_ERROR)
     } else {
-      this.#out.push(xml)
+      this.#out = appended(this.#out, xml)
       if (this.#creation !== null && xml.startsWith('<stream:features')) {
         this.#answerCreation()
       } else {
@@ -276,14 +280,14 @@ export class Session implements UpstreamSession {
 
     // XEP-0124 13: terminate forwards the payload, then ends the stream.
     if (attrs.type === 'terminate') {
-      this.#held.push({ rid: body.rid, respond, timer: null })
+      this.#held = appended(this.#held, { rid: body.rid, respond, timer: null })
       this.#ctx.log.debug({ sid: this.sid }, 'terminated by the client')
       this.#close(null)
       return
     }
 
     const held: Held = { rid: body.rid, respond, timer: null }
-    this.#held.push(held)
+    this.#held = appended(this.#held, held)
 
     // XEP-0124 10: pause answers everything now and stretches inactivity.
     if (attrs.pause !== undefined) {
@@ -337,7 +341,8 @@ export class Session implements UpstreamSession {
 
   /** XEP-0124 9.2: the client has every response up to `ack`. */
   #onAck (ack: number): void {
-    while (this.#sent.length > 0 && (this.#sent[0] as Sent).rid <= ack) this.#sent.shift()
+    const keep = this.#sent.findIndex((s) => s.rid > ack)
+    this.#sent = keep === -1 ? NONE : this.#sent.slice(keep)
   }
 
   #checkKey (body: RequestBody): boolean {
@@ -359,12 +364,13 @@ export class Session implements UpstreamSession {
   }
 
   #answerOldest (): void {
-    const held = this.#held.shift()
+    const held = this.#held[0]
     assert(held !== undefined)
+    this.#held = without(this.#held, 0)
     let payload = ''
     if (this.#state === 'open') {
       payload = this.#out.join('')
-      this.#out = []
+      this.#out = NONE
     }
     const attrs: Array<readonly [string, string | number]> = []
     if (this.#p.acks) {
@@ -388,11 +394,10 @@ export class Session implements UpstreamSession {
 
   #answer (held: Held, body: string): void {
     if (held.timer !== null) this.#ctx.clock.clearTimeout(held.timer)
-    this.#sent.push({ rid: held.rid, body, at: this.#ctx.clock.now() })
     // A retransmission can only ask for a rid within the window; with acks the
     // client's ack trims sooner, and a little more is kept to report a loss.
     const keep = this.#p.acks ? 2 * this.#requests + 1 : this.#requests
-    while (this.#sent.length > keep) this.#sent.shift()
+    this.#sent = appended(this.#sent, { rid: held.rid, body, at: this.#ctx.clock.now() }).slice(-keep)
     held.respond(body)
     this.#armInactivity()
   }
@@ -401,8 +406,7 @@ export class Session implements UpstreamSession {
     held.timer = null
     const i = this.#held.indexOf(held)
     if (i === -1) return
-    this.#held.splice(i, 1)
-    this.#held.unshift(held)
+    this.#held = [held, ...without(this.#held, i)]
     this.#answerOldest()
   }
 
@@ -445,15 +449,15 @@ export class Session implements UpstreamSession {
     this.#state = 'open'
     const p = this.#p
     const attrs: Array<readonly [string, string | number]> = [
-      ['sid', p.sid], ['wait', p.waitSeconds], ['requests', this.#requests], ['hold', p.hold],
+      ['sid', this.sid], ['wait', p.waitSeconds], ['requests', this.#requests], ['hold', p.hold],
       ['inactivity', p.inactivitySeconds], ['polling', p.pollingSeconds], ['maxpause', p.maxPauseSeconds],
       ['ver', p.ver], ['from', p.domain], ['authid', this.#authid],
       ['xmlns:xmpp', NS_XBOSH], ['xmpp:version', XMPP_VERSION], ['xmpp:restartlogic', 'true']
     ]
     if (p.acks) attrs.push(['ack', this.#rid])
     const body = formatBody(attrs, this.#out.join(''))
-    this.#out = []
-    this.#sent.push({ rid: this.#rid, body, at: this.#ctx.clock.now() })
+    this.#out = NONE
+    this.#sent = [{ rid: this.#rid, body, at: this.#ctx.clock.now() }]
     respond(body)
     this.#armInactivity()
   }
@@ -464,7 +468,7 @@ export class Session implements UpstreamSession {
   #close (condition: BoshCondition | null): void {
     if (this.#final !== null) return
     const payload = this.#out.join('')
-    this.#out = []
+    this.#out = NONE
     this.#final = terminateBody(condition, payload)
     this.#state = 'closed'
     this.#ctx.onClose(condition)
@@ -483,7 +487,9 @@ export class Session implements UpstreamSession {
       this.#creation = null
       answered = true
     }
-    for (const held of this.#held.splice(0)) {
+    const allHeld = this.#held
+    this.#held = NONE
+    for (const held of allHeld) {
       if (held.timer !== null) this.#ctx.clock.clearTimeout(held.timer)
       held.respond(this.#final)
       answered = true
@@ -493,7 +499,7 @@ export class Session implements UpstreamSession {
       this.#ahead = null
       answered = true
     }
-    this.#sent = []
+    this.#sent = NONE
     this.#clearInactivity()
     // The client learns of the end from a response; if none was open, the next request gets it.
     if (answered) this.#end()
@@ -530,4 +536,16 @@ export class Session implements UpstreamSession {
 
 function escapeAttr (s: string): string {
   return s.replace(/[&<>'"]/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+/** The empty array every session starts with; never written to. */
+const NONE: never[] = Object.freeze([]) as unknown as never[]
+
+/** A copy of `list` with `item` at the end, exactly as long as it needs to be. */
+function appended<T> (list: readonly T[], item: T): T[] {
+  return [...list, item]
+}
+
+function without<T> (list: readonly T[], i: number): T[] {
+  return list.length === 1 ? NONE : [...list.slice(0, i), ...list.slice(i + 1)]
 }
