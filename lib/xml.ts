@@ -12,6 +12,9 @@ export function parseElement (text: string): Element {
   return el
 }
 
+/** Nesting allowed below the root: far beyond any stanza, far below what hurts a parser downstream. */
+export const MAX_DEPTH = 100
+
 /** A document's root, its attributes by qualified name, and each child element re-serialized on its own. */
 export interface SplitDocument {
   name: string
@@ -32,7 +35,8 @@ export class XmlRefusal extends Error {
 /**
  * Parses a whole document strictly (XML 1.0 + namespaces): any well-formedness
  * error, a DOCTYPE (so no entity declaration is ever read, let alone
- * expanded), or content after the root throws an XmlRefusal. Text directly
+ * expanded), content after the root, or nesting deeper than MAX_DEPTH throws
+ * an XmlRefusal. Text directly
  * under the root, comments and processing instructions are dropped. Each child
  * of the root comes back as a standalone string that carries the declarations
  * of the root's namespace prefixes it uses; a child without `xmlns` keeps none,
@@ -62,6 +66,7 @@ export function splitRoot (text: string): SplitDocument {
       return
     }
     depth++
+    if (depth > MAX_DEPTH) fail('malformed', `elements nested deeper than ${MAX_DEPTH}`)
     if (depth === 1) {
       out = ''
       declared = []

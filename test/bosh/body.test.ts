@@ -34,6 +34,8 @@ t.test('what gets bad-request', async (t) => {
   refused(t, `<body ${NS} rid='1'>&ext;</body>`, /malformed/, 'an undeclared entity')
   refused(t, '', /malformed/, 'empty')
   refused(t, `<body ${NS} rid='1' rid='2'/>`, /malformed/, 'duplicate attribute')
+  refused(t, `<body ${NS} rid='1'>${'<a>'.repeat(101)}${'</a>'.repeat(101)}</body>`, /nested deeper than 100/, 'nesting deeper than 100')
+  t.equal(parseRequestBody(`<body ${NS} rid='1'>${'<a>'.repeat(100)}${'</a>'.repeat(100)}</body>`).payload.length, 1, '100 levels are fine')
 })
 
 t.test('response bodies: attributes escaped, terminate with and without condition (XEP-0124 17.2)', async (t) => {
