@@ -137,4 +137,38 @@ t.test('17.2: when the link to ejabberd is lost, held requests get remote-connec
   await again.terminate()
 })
 
+t.test('XEP-0198 over BOSH: stream management is enabled, acknowledges stanzas, and a lost session resumes in a new one', async (t) => {
+  const mp = await startMegaphone(t)
+  const [user, peer] = await registerUsers('x206sm', 2, PASSWORD) as [string, string]
+  const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  await c.login(user, PASSWORD, 'sm')
+  await c.request("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+  const enabled = await c.until((el) => el.is('enabled', 'urn:xmpp:sm:3'), 'sm enabled')
+  t.equal(enabled.attrs.resume, 'true', 'resumable')
+  const previd = enabled.attrs.id as string
+  await c.request("<r xmlns='urn:xmpp:sm:3'/>")
+  const a = await c.until((el) => el.is('a', 'urn:xmpp:sm:3'), 'sm ack')
+  t.match(a.attrs.h, /^\d+$/, 'ejabberd counts what it handled')
+
+  // The BOSH session dies without a terminate (a rid beyond the window ends it); ejabberd keeps the stream for resumption.
+  await postBody(c.url, body({ rid: c.rid + 5, sid: c.sid }))
+  const other = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  await other.login(peer, PASSWORD, 'peer')
+  // Held until other's terminate: nothing else of other's is open.
+  const sent = other.request(`<message xmlns='jabber:client' to='${user}@${ej.domain}/sm' type='chat'><body>while away</body></message>`)
+
+  const again = new BoshClient(mp.boshUrl, { domain: ej.domain })
+  await again.create()
+  await again.until((el) => el.is('features'), 'features')
+  await again.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}</auth>`)
+  await again.until((el) => el.is('success'), 'SASL success')
+  await again.request('', { 'xmpp:restart': 'true', to: ej.domain })
+  await again.until((el) => el.is('features') && el.getChild('sm', 'urn:xmpp:sm:3') !== undefined, 'features with sm')
+  await again.request(`<resume xmlns='urn:xmpp:sm:3' previd='${previd}' h='0'/>`)
+  await again.until((el) => el.is('resumed', 'urn:xmpp:sm:3'), 'resumed')
+  const msg = await again.until((el) => el.is('message') && el.getChildText('body') === 'while away', 'the message sent while away')
+  t.equal(msg.attrs.to, `${user}@${ej.domain}/sm`, 'delivered to the resumed session')
+  await Promise.all([again.terminate(), other.terminate(), sent])
+})
+
 checkBodiesAgainstSchema(t)
