@@ -136,14 +136,14 @@ export class Session implements UpstreamSession {
     } catch (err) {
       if (!(err instanceof MegaphoneError)) throw err
       this.#ctx.log.warn({ sid: this.sid, code: err.code }, 'cannot open session on the link')
-      this.#close(BoshCondition.REMOTE_CONNECTION_FAILED)
+      this.#close(BoshCondition.REMOTE_CONNECTION_FAILED, 'error')
       return
     }
     this.#openStream()
     this.#openTimer = this.#ctx.clock.setTimeout(() => {
       this.#openTimer = null
       this.#ctx.log.warn({ sid: this.sid }, 'ejabberd did not open the stream in time')
-      this.#close(BoshCondition.REMOTE_CONNECTION_FAILED)
+      this.#close(BoshCondition.REMOTE_CONNECTION_FAILED, 'timeout')
     }, STREAM_OPEN_TIMEOUT_MS)
   }
 
@@ -201,7 +201,7 @@ export class Session implements UpstreamSession {
 
   /** Ends the session from Megaphone's side, e.g. on shutdown. */
   shutdown (condition: BoshCondition): void {
-    this.#close(condition)
+    this.#close(condition, 'shutdown')
   }
 
   // --- from the link -------------------------------------------------------
@@ -213,11 +213,11 @@ export class Session implements UpstreamSession {
       this.#onStreamOpen(xml)
     } else if (xml.startsWith('<close')) {
       // RFC 7395 3.6: ejabberd closed the stream; a normal end.
-      this.#close(null)
+      this.#close(null, 'closed')
     } else if (xml.startsWith('<stream:error')) {
       // XEP-0206 8.4 / XEP-0124 17.2: the stream error goes to the client inside the terminate body.
       this.#out = appended(this.#out, xml)
-      this.#close(BoshCondition.REMOTE_STREAM_ERROR)
+      this.#close(BoshCondition.REMOTE_STREAM_ERROR, 'closed')
     } else {
       this.#out = appended(this.#out, xml)
       if (this.#creation !== null && xml.startsWith('<stream:features')) {
@@ -232,7 +232,7 @@ export class Session implements UpstreamSession {
     this.#id = 0
     if (this.#state === 'closed') return
     this.#ctx.log.info({ sid: this.sid, reason }, 'session closed on the link')
-    this.#close(reason === 'normal' ? null : reason === 'shutdown' ? BoshCondition.SYSTEM_SHUTDOWN : BoshCondition.REMOTE_CONNECTION_FAILED)
+    this.#close(reason === 'normal' ? null : reason === 'shutdown' ? BoshCondition.SYSTEM_SHUTDOWN : BoshCondition.REMOTE_CONNECTION_FAILED, 'closed')
   }
 
   // --- request processing ---------------------------------------------------
@@ -282,7 +282,7 @@ export class Session implements UpstreamSession {
     if (attrs.type === 'terminate') {
       this.#held = appended(this.#held, { rid: body.rid, respond, timer: null })
       this.#ctx.log.debug({ sid: this.sid }, 'terminated by the client')
-      this.#close(null)
+      this.#close(null, 'terminate')
       return
     }
 
@@ -293,7 +293,7 @@ export class Session implements UpstreamSession {
     if (attrs.pause !== undefined) {
       const pause = uintAttr(attrs, 'pause', 0)
       if (pause > this.#p.maxPauseSeconds) {
-        this.#close(BoshCondition.POLICY_VIOLATION)
+        this.#close(BoshCondition.POLICY_VIOLATION, 'error')
         return
       }
       while (this.#held.length > 0) this.#answerOldest()
@@ -316,7 +316,7 @@ export class Session implements UpstreamSession {
     } catch (err) {
       if (!(err instanceof MegaphoneError)) throw err
       this.#ctx.log.warn({ sid: this.sid, code: err.code }, 'cannot forward to ejabberd')
-      this.#close(err.code === ErrorCode.LINK_FRAME_TOO_LARGE ? BoshCondition.POLICY_VIOLATION : BoshCondition.REMOTE_CONNECTION_FAILED)
+      this.#close(err.code === ErrorCode.LINK_FRAME_TOO_LARGE ? BoshCondition.POLICY_VIOLATION : BoshCondition.REMOTE_CONNECTION_FAILED, 'error')
       return false
     }
   }
@@ -412,7 +412,7 @@ export class Session implements UpstreamSession {
 
   #refuse (condition: BoshCondition, reason: string, respond: Respond): void {
     this.#ctx.log.info({ sid: this.sid, condition, reason }, 'request refused; session terminated')
-    this.#close(condition)
+    this.#close(condition, 'error')
     this.#answerClosed(respond)
   }
 
@@ -465,7 +465,13 @@ export class Session implements UpstreamSession {
   // --- ending ---------------------------------------------------------------
 
   /** Ends the stream and the link session once; every held request gets the terminate body. */
-  #close (condition: BoshCondition | null): void {
+  /**
+   * `how` the session ends on the link: only the client's own terminate closes
+   * the XMPP stream (a clean end); anything else just ends the connection ID,
+   * which ejabberd's c2s sees as a lost connection, so that a client using
+   * XEP-0198 can resume its stream in a new session.
+   */
+  #close (condition: BoshCondition | null, how: 'terminate' | 'closed' | 'timeout' | 'error' | 'shutdown'): void {
     if (this.#final !== null) return
     const payload = this.#out.join('')
     this.#out = NONE
@@ -477,9 +483,11 @@ export class Session implements UpstreamSession {
     if (this.#id !== 0) {
       const id = this.#id
       this.#id = 0
-      // RFC 7395 3.6: close the stream, then the connection ID.
-      try { this.#ctx.upstream.send(id, `<close xmlns='${NS_FRAMING}'/>`) } catch {}
-      this.#ctx.upstream.end(id, 'normal')
+      if (how === 'terminate') {
+        // RFC 7395 3.6: close the stream, then the connection ID.
+        try { this.#ctx.upstream.send(id, `<close xmlns='${NS_FRAMING}'/>`) } catch {}
+      }
+      this.#ctx.upstream.end(id, how === 'terminate' || how === 'closed' ? 'normal' : how)
     }
     let answered = false
     if (this.#creation !== null) {
@@ -522,7 +530,7 @@ export class Session implements UpstreamSession {
     this.#inactivityTimer = this.#ctx.clock.setTimeout(() => {
       this.#inactivityTimer = null
       if (this.#final === null) this.#ctx.log.info({ sid: this.sid }, 'session inactive; terminated')
-      this.#close(BoshCondition.ITEM_NOT_FOUND)
+      this.#close(BoshCondition.ITEM_NOT_FOUND, 'timeout')
       this.#end()
     }, seconds * 1000)
   }

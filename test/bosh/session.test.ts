@@ -36,7 +36,8 @@ class RecordingUpstream implements Upstream {
     return true
   }
 
-  end (id: number): void { this.ended.push(id); this.sessions.delete(id) }
+  endReasons: string[] = []
+  end (id: number, reason = 'normal'): void { this.ended.push(id); this.endReasons.push(reason); this.sessions.delete(id) }
   /** ejabberd sends one element to connection `id`. */
   deliver (id: number, xml: string): void { this.sessions.get(id)?.onLinkFrame(Buffer.from(xml)) }
   contents (id: number): string[] { return this.sent.filter(([i]) => i === id).map(([, c]) => c) }
@@ -253,6 +254,19 @@ t.test('no request open for inactivity seconds ends the session and its ejabberd
   t.equal(registry.size, 0)
   t.same(up.ended, [1])
   t.equal(send(registry, { rid: 102, sid }).el.attrs.condition, 'item-not-found')
+})
+
+t.test('only the client\'s terminate closes the XMPP stream; other ends drop the connection ID, so XEP-0198 can resume', async (t) => {
+  const { clock, up, registry } = setup()
+  const { id } = created(registry, up)
+  up.sent = []
+  clock.advance(30_000)
+  t.same(up.contents(id), [], 'no <close/> on inactivity')
+  t.same(up.endReasons, ['timeout'])
+  const second = created(registry, up)
+  send(registry, { rid: 104, sid: second.sid })
+  t.same(up.contents(second.id).filter((c) => c.startsWith('<close')), [], 'no <close/> on a refused request')
+  t.same(up.endReasons, ['timeout', 'error'])
 })
 
 t.test('a held request whose connection the client dropped starts the inactivity clock', async (t) => {
