@@ -5,6 +5,7 @@ import t, { type Test } from 'tap'
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core'
 import { startMegaphone } from '../helpers/megaphone.js'
+import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
 import { evalErlang, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -45,6 +46,12 @@ async function openPage (t: Test, url: string): Promise<ChatPage> {
   const errors: string[] = []
   page.on('console', (msg: ConsoleMessage) => { if (msg.type() === 'error') errors.push(msg.text()) })
   page.on('pageerror', (err) => { errors.push(err.message) })
+  // Every BOSH body the browser receives goes to the schema check at the end.
+  page.on('response', (res) => {
+    if (res.request().method() === 'POST' && new URL(res.url()).pathname === '/http-bind') {
+      res.text().then(recordBody, () => {})
+    }
+  })
   const res = await page.goto(url)
   if (res?.status() !== 200) {
     throw new Error(`GET ${url} answered ${res?.status() ?? 'nothing'}: does lib/app.ts register routes/client.ts?`)
@@ -213,3 +220,5 @@ t.test('an endpoint that refuses the session shows a connection failure', async 
   t.match((await statusOf(page)).text, /^Connection failed: /)
   await page.locator('#connect:enabled').waitFor()
 })
+
+checkBodiesAgainstSchema(t)
