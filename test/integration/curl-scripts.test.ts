@@ -6,12 +6,12 @@ import { execFile } from 'node:child_process'
 import { createServer as createHttpServer, type ServerResponse } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Element } from '../../lib/xml.js'
 import type { Link } from '../../lib/link/link.js'
 import { PROJECT_ROOT, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { LinkXmppClient } from '../helpers/link-xmpp-client.js'
 import { startMegaphone } from '../helpers/megaphone.js'
+import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
 
 const ej = testEjabberd()
 const PASSWORD = 'curl-pw'
@@ -95,8 +95,10 @@ t.test('check.sh logs in, sends one message that arrives exactly once, byte for 
   t.equal(got.getChildText('body'), TEXT, 'the body arrives exactly as given')
   t.equal(got.attrs.type, 'chat', 'a chat message')
   // The script waited for the server to answer a ping sent after the message,
-  // so any second copy would already be on its way.
-  await sleep(500)
+  // so any second copy was already queued for bob's session; bob's own ping
+  // round trip, answered after that queue, is the barrier.
+  bob.send(`<iq xmlns='jabber:client' type='get' id='barrier' to='${ej.domain}'><ping xmlns='urn:xmpp:ping'/></iq>`)
+  await bob.wait((el) => el.name === 'iq' && el.attrs.id === 'barrier', 10_000, "bob's ping answer")
   t.equal(bob.inbox.filter(fromUser(sender)).length, 0, 'exactly once')
 
   await waitFor(async () => (await sessionsWithPrefix('cs1s')) === 0, 10_000, "the sender's session to end in ejabberd")
@@ -116,6 +118,10 @@ t.test('check.sh with no recipient sends to itself and gets the message back; ev
   t.ok(rids.every((rid, i) => Number.isSafeInteger(rid) && (i === 0 || rid === rids[i - 1]! + 1)), 'consecutive rids', { rids })
   t.notOk(r.stderr.includes(Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')), '-v hides the SASL token')
   t.match(r.stderr, /<auth [^>]*>\(token hidden\)<\/auth>/, '-v shows where the token was')
+  // The bodies curl received from Megaphone, for the schema check at the end.
+  const bodies = [...r.stderr.matchAll(/^<<< HTTP 200 (<body.*)$/gm)].map((m) => m[1] as string)
+  t.ok(bodies.length >= 7, `${bodies.length} response bodies traced`)
+  for (const b of bodies) recordBody(b)
   await waitFor(async () => (await sessionsWithPrefix('cs2s')) === 0, 10_000, 'the session to end')
 })
 
@@ -293,3 +299,5 @@ t.test('a server that never answers: the request times out at wait + 10 s with a
   t.match(r.stderr, new RegExp(`^FAIL create session: no answer from ${server.url} within 11s$`, 'm'), 'the step, the URL, the time allowed')
   t.ok(r.ms >= 11_000 && r.ms < 25_000, `gave up after ${r.ms} ms`)
 })
+
+checkBodiesAgainstSchema(t)
