@@ -19,7 +19,7 @@ import { BoshCondition, BoshError, MegaphoneError, ErrorCode } from '../errors.j
 import { parseElement } from '../xml.js'
 import { boolAttr, uintAttr, type RequestBody } from './body.js'
 import type { Clock, Timer } from './clock.js'
-import { MAX_REPORT_TIME_MS, NS_FRAMING, NS_XBOSH, STREAM_OPEN_TIMEOUT_MS, XMPP_VERSION } from './constants.js'
+import { MAX_PENDING_OUTPUT_BYTES, MAX_REPORT_TIME_MS, NS_FRAMING, NS_XBOSH, STREAM_OPEN_TIMEOUT_MS, XMPP_VERSION } from './constants.js'
 import { EMPTY_BODY, formatBody, terminateBody, type BodyAttrs } from './response.js'
 import { createHash } from 'node:crypto'
 
@@ -97,8 +97,9 @@ export class Session implements UpstreamSession {
   // slots, and an idle session keeps its arrays for hours.
   /** Held requests, oldest (lowest rid) first. */
   #held: Held[] = NONE
-  /** Elements from ejabberd not yet delivered. */
+  /** Elements from ejabberd not yet delivered, and their length in UTF-16 units. */
   #out: string[] = NONE
+  #outBytes = 0
   #flushQueued = false
   /** Responses kept for retransmission, oldest first (XEP-0124 14.3). */
   #sent: Sent[] = NONE
@@ -216,16 +217,32 @@ export class Session implements UpstreamSession {
       this.#close(null, 'closed')
     } else if (xml.startsWith('<stream:error')) {
       // XEP-0206 8.4 / XEP-0124 17.2: the stream error goes to the client inside the terminate body.
-      this.#out = appended(this.#out, xml)
+      this.#queue(xml)
       this.#close(BoshCondition.REMOTE_STREAM_ERROR, 'closed')
     } else {
-      this.#out = appended(this.#out, xml)
+      this.#queue(xml)
+      if (this.#outBytes > MAX_PENDING_OUTPUT_BYTES) {
+        // A client that stopped polling while ejabberd keeps sending (a busy
+        // room, say) must not grow this process without bound.
+        this.#ctx.log.warn({ sid: this.sid, bytes: this.#outBytes }, 'client not collecting its output; session terminated')
+        this.#out = NONE
+        this.#outBytes = 0
+        this.#close(BoshCondition.POLICY_VIOLATION, 'error')
+        return
+      }
       if (this.#creation !== null && xml.startsWith('<stream:features')) {
         this.#answerCreation()
       } else {
         this.#queueFlush()
       }
     }
+  }
+
+  /** Output waiting for a request. Pushed while there is some (an idle session holds the shared empty array). */
+  #queue (xml: string): void {
+    if (this.#out === NONE) this.#out = [xml]
+    else this.#out.push(xml)
+    this.#outBytes += xml.length
   }
 
   onLinkClose (reason: string): void {
@@ -371,6 +388,7 @@ export class Session implements UpstreamSession {
     if (this.#state === 'open') {
       payload = this.#out.join('')
       this.#out = NONE
+      this.#outBytes = 0
     }
     const attrs: Array<readonly [string, string | number]> = []
     if (this.#p.acks) {
@@ -457,6 +475,7 @@ export class Session implements UpstreamSession {
     if (p.acks) attrs.push(['ack', this.#rid])
     const body = formatBody(attrs, this.#out.join(''))
     this.#out = NONE
+    this.#outBytes = 0
     this.#sent = [{ rid: this.#rid, body, at: this.#ctx.clock.now() }]
     respond(body)
     this.#armInactivity()
@@ -475,6 +494,7 @@ export class Session implements UpstreamSession {
     if (this.#final !== null) return
     const payload = this.#out.join('')
     this.#out = NONE
+    this.#outBytes = 0
     this.#final = terminateBody(condition, payload)
     this.#state = 'closed'
     this.#ctx.onClose(condition)

@@ -269,6 +269,20 @@ t.test('only the client\'s terminate closes the XMPP stream; other ends drop the
   t.same(up.endReasons, ['timeout', 'error'])
 })
 
+t.test('a client that stops collecting its output is cut off at 1 MiB pending, not kept growing', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  const chunk = `<message xmlns='jabber:client'><body>${'z'.repeat(10_000)}</body></message>`
+  for (let i = 0; i < 100; i++) up.deliver(id, chunk)
+  t.equal(registry.size, 1, '~1 MB pending: still within bounds')
+  for (let i = 0; i < 10; i++) up.deliver(id, chunk)
+  t.same(up.ended, [id], 'over 1 MiB: ended on the link')
+  t.same(up.endReasons, ['error'])
+  const next = send(registry, { rid: 101, sid })
+  t.equal(next.el.attrs.condition, 'policy-violation')
+  t.ok(next.answers[0]!.length < 200, 'and the pile is not sent')
+})
+
 t.test('a held request whose connection the client dropped starts the inactivity clock', async (t) => {
   const { clock, up, registry } = setup()
   const { sid, id } = created(registry, up)
