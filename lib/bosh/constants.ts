@@ -18,5 +18,8 @@ export const MAX_REPORT_TIME_MS = 65_535
 /** How long session creation waits for ejabberd's stream header and features. */
 export const STREAM_OPEN_TIMEOUT_MS = 15_000
 
+/** After a client's terminate, how long ejabberd has to close the stream before the connection ID is ended anyway. */
+export const STREAM_CLOSE_TIMEOUT_MS = 10_000
+
 /** Output from ejabberd one session may have waiting for its client's next request (UTF-16 units, about bytes). */
 export const MAX_PENDING_OUTPUT_BYTES = 1 << 20

@@ -19,7 +19,7 @@ import { BoshCondition, BoshError, MegaphoneError, ErrorCode } from '../errors.j
 import { parseElement } from '../xml.js'
 import { boolAttr, uintAttr, type RequestBody } from './body.js'
 import type { Clock, Timer } from './clock.js'
-import { MAX_PENDING_OUTPUT_BYTES, MAX_REPORT_TIME_MS, NS_FRAMING, NS_XBOSH, STREAM_OPEN_TIMEOUT_MS, XMPP_VERSION } from './constants.js'
+import { MAX_PENDING_OUTPUT_BYTES, MAX_REPORT_TIME_MS, NS_FRAMING, NS_XBOSH, STREAM_CLOSE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS, XMPP_VERSION } from './constants.js'
 import { EMPTY_BODY, formatBody, terminateBody, type BodyAttrs } from './response.js'
 import { createHash } from 'node:crypto'
 
@@ -107,6 +107,8 @@ export class Session implements UpstreamSession {
   #final: string | null = null
   #inactivityTimer: Timer | null = null
   #openTimer: Timer | null = null
+  /** After the client's terminate: until ejabberd has closed the stream too. */
+  #closeTimer: Timer | null = null
   #creation: Respond | null
   #authid = ''
   #lastEmptyAt = -Infinity
@@ -247,6 +249,8 @@ export class Session implements UpstreamSession {
 
   onLinkClose (reason: string): void {
     this.#id = 0
+    if (this.#closeTimer !== null) this.#ctx.clock.clearTimeout(this.#closeTimer)
+    this.#closeTimer = null
     if (this.#state === 'closed') return
     this.#ctx.log.info({ sid: this.sid, reason }, 'session closed on the link')
     this.#close(reason === 'normal' ? null : reason === 'shutdown' ? BoshCondition.SYSTEM_SHUTDOWN : BoshCondition.REMOTE_CONNECTION_FAILED, 'closed')
@@ -500,14 +504,27 @@ export class Session implements UpstreamSession {
     this.#ctx.onClose(condition)
     if (this.#openTimer !== null) this.#ctx.clock.clearTimeout(this.#openTimer)
     this.#openTimer = null
-    if (this.#id !== 0) {
+    if (this.#id !== 0 && how === 'terminate') {
+      // RFC 7395 3.6: close the stream and let ejabberd end the connection ID
+      // once it has read everything before the close. Ending the ID now would
+      // stop the c2s with the terminate's own payload still in its mailbox.
+      const id = this.#id
+      try {
+        this.#ctx.upstream.send(id, `<close xmlns='${NS_FRAMING}'/>`)
+        this.#closeTimer = this.#ctx.clock.setTimeout(() => {
+          this.#closeTimer = null
+          if (this.#id === 0) return
+          this.#id = 0
+          this.#ctx.upstream.end(id, 'timeout')
+        }, STREAM_CLOSE_TIMEOUT_MS)
+      } catch {
+        this.#id = 0
+        this.#ctx.upstream.end(id, 'error')
+      }
+    } else if (this.#id !== 0) {
       const id = this.#id
       this.#id = 0
-      if (how === 'terminate') {
-        // RFC 7395 3.6: close the stream, then the connection ID.
-        try { this.#ctx.upstream.send(id, `<close xmlns='${NS_FRAMING}'/>`) } catch {}
-      }
-      this.#ctx.upstream.end(id, how === 'terminate' || how === 'closed' ? 'normal' : how)
+      this.#ctx.upstream.end(id, how === 'closed' ? 'normal' : how)
     }
     let answered = false
     if (this.#creation !== null) {

@@ -304,11 +304,27 @@ t.test('terminate forwards its payload, then closes the stream; later requests g
   const held = send(registry, { rid: 101, sid })
   const term = send(registry, { rid: 102, sid, type: 'terminate' }, "<presence xmlns='jabber:client' type='unavailable'/>")
   t.same(up.contents(id), ['<presence xmlns="jabber:client" type="unavailable"/>', "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"])
-  t.same(up.ended, [id])
+  t.same(up.ended, [], 'the connection ID is left for ejabberd to end once it has read the payload')
   t.equal(term.el.attrs.type, 'terminate')
   t.equal(term.el.attrs.condition, undefined, 'a normal end has no condition')
   t.ok(held.answered)
   t.equal(send(registry, { rid: 103, sid }).el.attrs.condition, 'item-not-found')
+})
+
+t.test('after a terminate, ejabberd ends the connection ID; if it does not within 10 s, Megaphone does', async (t) => {
+  const { clock, up, registry } = setup()
+  const a = created(registry, up)
+  send(registry, { rid: 101, sid: a.sid, type: 'terminate' })
+  up.sessions.get(a.id)?.onLinkClose('normal')
+  clock.advance(10_000)
+  t.same(up.ended, [], 'ejabberd closed it: nothing to do')
+  const b = created(registry, up)
+  send(registry, { rid: 101, sid: b.sid, type: 'terminate' })
+  clock.advance(9_999)
+  t.same(up.ended, [])
+  clock.advance(1)
+  t.same(up.ended, [b.id])
+  t.same(up.endReasons, ['timeout'])
 })
 
 t.test('restart opens a new stream and returns the new features (XEP-0206 5)', async (t) => {

@@ -132,6 +132,8 @@ t.test('Strophe.js 5 logs 50 clients in through Megaphone; each sends 20 message
   t.equal(await sessionsWithPrefix(prefix), 0, 'ejabberd holds no session of these users')
   await waitFor(() => mp.app.bosh.size === 0, 5_000, 'Megaphone to forget the sessions')
   t.equal(mp.app.bosh.size, 0, 'Megaphone holds no BOSH session')
+  // ejabberd ends each connection ID once it has closed the stream the terminate asked to close.
+  await waitFor(() => mp.link.sessionCount === 0, 10_000, 'ejabberd to end the connection IDs')
   t.equal(mp.link.sessionCount, 0, 'nor any link session')
   t.comment(`${N} clients, ${N * PER} messages in ${Date.now() - started} ms`)
 })

@@ -89,6 +89,8 @@ t.test('200 concurrent BOSH sessions share the one link; every message is delive
   t.equal(await sessionsWithPrefix(prefix), 0, 'ejabberd holds no session of these users')
   await waitFor(() => mp.app.bosh.size === 0, 5_000, 'Megaphone to forget the sessions')
   t.equal(mp.app.bosh.size, 0, 'Megaphone holds no BOSH session')
+  // ejabberd ends each connection ID once it has closed the stream the terminate asked to close.
+  await waitFor(() => mp.link.sessionCount === 0, 10_000, 'ejabberd to end the connection IDs')
   t.equal(mp.link.sessionCount, 0, 'nor any link session')
   t.comment(`${N} sessions: logins ${loggedIn - started} ms, ${N * PER} messages ${delivered - loggedIn} ms, total ${Date.now() - started} ms`)
 })
