@@ -123,6 +123,8 @@ t.test('13: terminate forwards its payload, closes the stream, and later request
   t.equal(el.attrs.condition, undefined, 'a normal end')
   const msg = await bob.until((m) => m.is('message'), 'the message sent with terminate')
   t.equal(msg.getChildText('body'), 'bye')
+  // ejabberd closes the stream and ends alice's connection ID itself, well before Megaphone's 10 s fallback.
+  await waitFor(() => mp.link.sessionCount === 1, 3_000, 'ejabberd to end alice\'s connection ID')
   await waitFor(async () => await sessionsWithPrefix(`${prefix}1`) === 0, 10_000, 'alice gone from ejabberd')
   t.equal((await alice.request()).attrs.condition, 'item-not-found')
   await bob.terminate()
