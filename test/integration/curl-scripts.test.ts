@@ -33,6 +33,8 @@ async function run (script: string, args: readonly string[], timeoutMs = RUN_TIM
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
       resolve({ code, stdout, stderr: err?.killed === true ? `${stderr}\n(killed after ${timeoutMs} ms)` : stderr, ms: Date.now() - started })
     })
+    // A script that exits without reading stdin (-h, a bad option) closes the pipe first: not an error.
+    child.stdin?.on('error', () => {})
     child.stdin?.end(input)
   })
 }
