@@ -261,15 +261,28 @@ export class Session implements UpstreamSession {
   get #requests (): number { return this.#p.hold + 1 }
 
   #process (body: RequestBody, respond: Respond): void {
+    try {
+      this.#processInOrder(body, respond)
+    } catch (err) {
+      // A malformed attribute (ack, pause) ends the session like any bad request.
+      if (!(err instanceof BoshError)) throw err
+      this.#refuse(err.condition, err.reason, respond)
+    }
+  }
+
+  #processInOrder (body: RequestBody, respond: Respond): void {
     // XEP-0124 15.4: with a key sequence, each new request's key hashes to the
     // previous one; checked in rid order, so requests that came early wait their turn.
     if (this.#key !== null && !this.#checkKey(body)) {
       this.#refuse(BoshCondition.ITEM_NOT_FOUND, 'wrong key', respond)
       return
     }
-    this.#rid = body.rid
     const { attrs } = body
-    if (this.#p.acks && attrs.ack !== undefined) this.#onAck(uintAttr(attrs, 'ack', 0))
+    // Numbers first: a malformed one throws before anything has changed.
+    const ack = this.#p.acks && attrs.ack !== undefined ? uintAttr(attrs, 'ack', 0) : null
+    const pause = attrs.pause === undefined ? null : uintAttr(attrs, 'pause', 0)
+    this.#rid = body.rid
+    if (ack !== null) this.#onAck(ack)
 
     // XEP-0124 12: a polling session must not send empty requests more often than `polling`.
     const empty = body.payload.length === 0 && attrs.type === undefined && attrs.pause === undefined && !boolAttr(attrs, 'xmpp:restart')
@@ -311,8 +324,7 @@ export class Session implements UpstreamSession {
     this.#held = appended(this.#held, held)
 
     // XEP-0124 10: pause answers everything now and stretches inactivity.
-    if (attrs.pause !== undefined) {
-      const pause = uintAttr(attrs, 'pause', 0)
+    if (pause !== null) {
       if (pause > this.#p.maxPauseSeconds) {
         this.#close(BoshCondition.POLICY_VIOLATION, 'error')
         return

@@ -283,6 +283,18 @@ t.test('a client that stops collecting its output is cut off at 1 MiB pending, n
   t.ok(next.answers[0]!.length < 200, 'and the pile is not sent')
 })
 
+t.test('a malformed ack or pause ends the session with bad-request, answering what was held', async (t) => {
+  const { up, registry } = setup()
+  const { sid } = created(registry, up, { ack: 1 })
+  const held = send(registry, { rid: 101, sid })
+  const bad = send(registry, { rid: 102, sid, ack: 'many' })
+  t.equal(bad.el.attrs.condition, 'bad-request')
+  t.equal(held.el.attrs.condition, 'bad-request')
+  t.equal(registry.size, 0)
+  const other = created(registry, up)
+  t.equal(send(registry, { rid: 101, sid: other.sid, pause: '-1' }).el.attrs.condition, 'bad-request')
+})
+
 t.test('a held request whose connection the client dropped starts the inactivity clock', async (t) => {
   const { clock, up, registry } = setup()
   const { sid, id } = created(registry, up)
