@@ -19,6 +19,7 @@ import { BoshCondition, BoshError, MegaphoneError, ErrorCode } from '../errors.j
 import { parseElement } from '../xml.js'
 import { boolAttr, uintAttr, type RequestBody } from './body.js'
 import type { Clock, Timer } from './clock.js'
+import type { LinkSession } from '../link/link.js'
 import { MAX_PENDING_OUTPUT_BYTES, MAX_REPORT_TIME_MS, NS_FRAMING, NS_XBOSH, STREAM_CLOSE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS, XMPP_VERSION } from './constants.js'
 import { EMPTY_BODY, formatBody, terminateBody, type BodyAttrs } from './response.js'
 import { createHash } from 'node:crypto'
@@ -28,14 +29,9 @@ export type Respond = (body: string) => void
 
 /** What a session needs of the link; `Link` satisfies it. */
 export interface Upstream {
-  open (session: UpstreamSession, ip: string, port: number): number
+  open (session: LinkSession, ip: string, port: number): number
   send (id: number, content: string): boolean
   end (id: number, reason?: string): void
-}
-
-export interface UpstreamSession {
-  onLinkFrame (content: Buffer): void
-  onLinkClose (reason: string): void
 }
 
 /** Shared by every session of one registry: one object, not one per session. */
@@ -82,7 +78,7 @@ interface Sent {
 
 export type SessionState = 'opening' | 'open' | 'closed'
 
-export class Session implements UpstreamSession {
+export class Session implements LinkSession {
   readonly sid: string
   readonly contentType: string
   #p: SessionParams

@@ -5,7 +5,8 @@ import t from 'tap'
 import { createHash } from 'node:crypto'
 import { Registry, type BoshLimits } from '../../lib/bosh/registry.js'
 import { parseRequestBody } from '../../lib/bosh/body.js'
-import type { Upstream, UpstreamSession } from '../../lib/bosh/session.js'
+import type { Upstream } from '../../lib/bosh/session.js'
+import type { LinkSession } from '../../lib/link/link.js'
 import { BoshError } from '../../lib/errors.js'
 import { MegaphoneError, ErrorCode } from '../../lib/errors.js'
 import { parseElement, type Element } from '../../lib/xml.js'
@@ -18,12 +19,12 @@ const OPEN = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='localhost'
 
 /** Stands in for the link: records what sessions send, lets the test play ejabberd. */
 class RecordingUpstream implements Upstream {
-  sessions = new Map<number, UpstreamSession>()
+  sessions = new Map<number, LinkSession>()
   sent: Array<[number, string]> = []
   ended: number[] = []
   down = false
   #next = 1
-  open (session: UpstreamSession): number {
+  open (session: LinkSession): number {
     if (this.down) throw new MegaphoneError(ErrorCode.LINK_DOWN, 'down')
     const id = this.#next++
     this.sessions.set(id, session)

@@ -55,6 +55,11 @@ export function body (attrs: Record<string, string | number | undefined>, payloa
   return payload === '' ? `${head}/>` : `${head}>${payload}</body>`
 }
 
+/** A chat message stanza, escaped. */
+export function chat (to: string, text: string): string {
+  return `<message xmlns='jabber:client' type='chat' to='${escapeXML(to)}'><body>${escapeXML(text)}</body></message>`
+}
+
 /** Parses a response body, failing clearly when it is not one. */
 export function parseBody (answer: HttpAnswer): Element {
   if (answer.status !== 200) throw new Error(`HTTP ${answer.status}: ${answer.text.slice(0, 200)}`)

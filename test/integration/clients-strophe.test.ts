@@ -6,6 +6,7 @@ import { Agent } from 'undici'
 import { Strophe, $msg, $pres } from 'strophe.js'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
+import { inBatches } from '../helpers/batches.js'
 import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
 import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor } from '../helpers/ejabberd.js'
 
@@ -57,14 +58,6 @@ async function connect (boshUrl: string, user: string, timeoutMs = 30_000): Prom
   return client
 }
 
-/** Connects every user, `concurrency` logins at a time. */
-async function connectAll (boshUrl: string, users: string[], concurrency: number): Promise<Client[]> {
-  const clients: Client[] = []
-  for (let i = 0; i < users.length; i += concurrency) {
-    clients.push(...await Promise.all(users.slice(i, i + concurrency).map(async (u) => await connect(boshUrl, u))))
-  }
-  return clients
-}
 
 t.test('Strophe.js 5 logs 50 clients in through Megaphone; each sends 20 messages to its partner, every one delivered once and in order (XEP-0124, XEP-0206)', async (t) => {
   const prefix = 'strophe'
@@ -81,7 +74,7 @@ t.test('Strophe.js 5 logs 50 clients in through Megaphone; each sends 20 message
     await agent.close()
   })
 
-  const clients = await connectAll(mp.boshUrl, users, 25)
+  const clients = await inBatches(users, 25, async (u) => await connect(mp.boshUrl, u))
   t.equal(mp.app.bosh.size, N, 'Megaphone holds 50 BOSH sessions')
   t.equal(mp.link.sessionCount, N, 'all on the one link')
   t.equal(await sessionsWithPrefix(prefix), N, 'ejabberd sees 50 sessions')

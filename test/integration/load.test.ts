@@ -3,19 +3,12 @@
 // in order, and nothing is left behind in either server afterwards.
 import t from 'tap'
 import { startMegaphone } from '../helpers/megaphone.js'
-import { BoshClient, checkBodiesAgainstSchema } from '../helpers/bosh-http.js'
+import { BoshClient, chat, checkBodiesAgainstSchema } from '../helpers/bosh-http.js'
+import { inBatches } from '../helpers/batches.js'
 import { testEjabberd, registerUsers, sessionsWithPrefix, evalErlang, waitFor } from '../helpers/ejabberd.js'
-import { escapeXML } from '../../lib/xml.js'
 
 const ej = testEjabberd()
 const PASSWORD = 'secret-pw'
-
-/** Runs `fn` on every item, at most `limit` at a time; resolves in item order. */
-async function inBatches<T, R> (items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = []
-  for (let i = 0; i < items.length; i += limit) out.push(...await Promise.all(items.slice(i, i + limit).map(fn)))
-  return out
-}
 
 /**
  * How many distinct link sockets the c2s processes of `prefix`'s sessions use:
@@ -30,10 +23,6 @@ async function linksUsedBy (prefix: string): Promise<string> {
              M <- tuple_to_list(maps:get(socket, sys:get_state(Pid, 5000))),
              is_tuple(M), element(1, M) =:= megaphone_socket],
     {length(Pids), length(lists:usort(Links))}.`)
-}
-
-function chat (to: string, text: string): string {
-  return `<message xmlns='jabber:client' type='chat' to='${escapeXML(to)}'><body>${escapeXML(text)}</body></message>`
 }
 
 t.test('200 concurrent BOSH sessions share the one link; every message is delivered exactly once and in order, and ejabberd is back to 0 sessions after they terminate (XEP-0124, XEP-0206)', async (t) => {

@@ -4,19 +4,14 @@
 // scenario against ejabberd 23.01's own mod_bosh.
 import t, { type Test } from 'tap'
 import { startMegaphone } from '../helpers/megaphone.js'
-import { BoshClient, body, checkBodiesAgainstSchema, parseBody, postBody, type HttpAnswer } from '../helpers/bosh-http.js'
+import { BoshClient, body, chat, checkBodiesAgainstSchema, parseBody, postBody, type HttpAnswer } from '../helpers/bosh-http.js'
 import { testEjabberd, registerUsers, sessionsWithPrefix, evalErlang, waitFor } from '../helpers/ejabberd.js'
-import { escapeXML } from '../../lib/xml.js'
 import type { RequestBody } from '../../lib/bosh/body.js'
 
 const ej = testEjabberd()
 const PASSWORD = 'secret-pw'
 /** The sender's `wait` (s): how long its last request is held when no data comes. */
 const WAIT_SECONDS = 2
-
-function chat (to: string, text: string): string {
-  return `<message xmlns='jabber:client' type='chat' to='${escapeXML(to)}'><body>${escapeXML(text)}</body></message>`
-}
 
 /** One POST that may be answered late or never: settles to the answer or the error, and can be aborted. */
 class Pending {
