@@ -17,15 +17,9 @@ USER is a name, or name@domain (which sets the domain unless -d is given).
 A PASSWORD of - is read from the first line of stdin (out of ps and history).
 TO is a JID; a bare name means NAME@DOMAIN.
 
-Options:
-  -u URL       BOSH endpoint           default http://127.0.0.1:5280/http-bind
-  -d DOMAIN    XMPP domain             default localhost
-  -r RESOURCE  resource to bind        default: the server picks one
-  -w SECONDS   longest time the server may hold a request (BOSH wait), default 10
-  -t SECONDS   give up on a step after this long, default 30
-  -k           accept any TLS certificate (curl --insecure)
-  -v           print every request and response body (the SASL token hidden)
-  -h           this help
+EOF
+  bosh_login_options_help
+  cat <<'EOF'
 
 Each step prints one line to stderr: "ok  ..." or "FAIL step: what came back".
 Exit status: 0 passed, 1 a step failed, 2 bad command line.

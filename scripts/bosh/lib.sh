@@ -472,6 +472,21 @@ bosh_login() {
 # bosh_parse_options OPTSTRING ARGS...: the options the entry scripts share,
 # those in OPTSTRING only (e.g. "u:d:w:t:r:kvh"). usage() must be defined.
 # Positional arguments end up in BOSH_ARGS.
+# The options of the scripts that log in (check.sh, login.sh: optstring u:d:r:w:t:kvh), for their usage.
+bosh_login_options_help() {
+  cat <<'EOF'
+Options:
+  -u URL       BOSH endpoint           default http://127.0.0.1:5280/http-bind
+  -d DOMAIN    XMPP domain             default localhost
+  -r RESOURCE  resource to bind        default: the server picks one
+  -w SECONDS   longest time the server may hold a request (BOSH wait), default 10
+  -t SECONDS   give up on a step after this long, default 30
+  -k           accept any TLS certificate (curl --insecure)
+  -v           print every request and response body (the SASL token hidden)
+  -h           this help
+EOF
+}
+
 bosh_parse_options() {
   local optstring="$1" opt
   shift
