@@ -7,11 +7,12 @@
 # Debian packages: ejabberd (the server the tests and the embedded default run),
 # erlang-dev and erlang-eunit (to build and test the listener module), make,
 # libxml2-utils (xmllint, to validate BOSH bodies), chromium (the headless
-# browser that tests the chat page). npm packages: npm ci.
+# browser that tests the chat page), shellcheck (lints the shell scripts).
+# npm packages: npm ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ejabberd erlang-dev erlang-eunit make libxml2-utils chromium)
+packages=(ejabberd erlang-dev erlang-eunit make libxml2-utils chromium shellcheck)
 
 missing=()
 for pkg in "${packages[@]}"; do

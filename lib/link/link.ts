@@ -55,7 +55,13 @@ export interface LinkOptions {
 
 const noopLogger: BaseLogger = {
   level: 'silent',
-  fatal () {}, error () {}, warn () {}, info () {}, debug () {}, trace () {}, silent () {}
+  fatal () {},
+  error () {},
+  warn () {},
+  info () {},
+  debug () {},
+  trace () {},
+  silent () {}
 } as unknown as BaseLogger
 
 export class Link extends EventEmitter {

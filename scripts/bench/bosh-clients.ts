@@ -193,7 +193,12 @@ class BenchBoshSession {
     try {
       // XEP-0124 7.1, XEP-0206 3
       const created = await this.#request({
-        to: domain, 'xml:lang': 'en', wait: waitSeconds, hold: 1, ver: '1.6', 'xmpp:version': '1.0',
+        to: domain,
+        'xml:lang': 'en',
+        wait: waitSeconds,
+        hold: 1,
+        ver: '1.6',
+        'xmpp:version': '1.0',
         content: 'text/xml; charset=utf-8'
       }, '', false)
       const sid = attr(created, 'sid')

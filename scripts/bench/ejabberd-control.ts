@@ -50,7 +50,7 @@ function findProjectRoot (from: string): string {
 
 /** Runs scripts/ejabberd.sh with `args`; resolves to its trimmed stdout, rejects with its stderr. */
 export async function runScript (args: readonly string[], timeoutMs = CALL_TIMEOUT_MS): Promise<string> {
-  return await new Promise((resolvePromise, reject) => {
+  return await new Promise((resolve, reject) => {
     execFile('bash', [SCRIPT, ...args],
       { env: scriptEnv, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 },
       (err, stdout, stderr) => {
@@ -59,7 +59,7 @@ export async function runScript (args: readonly string[], timeoutMs = CALL_TIMEO
           reject(new Error(`scripts/ejabberd.sh ${args.join(' ')}: ${why}\n${stderr.trim()}`))
           return
         }
-        resolvePromise(stdout.trim())
+        resolve(stdout.trim())
       })
   })
 }
@@ -71,14 +71,14 @@ async function freePorts (count: number): Promise<number[]> {
     for (let i = 0; i < count; i++) {
       const server = net.createServer()
       servers.push(server)
-      await new Promise<void>((resolveListen, reject) => {
+      await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
-        server.listen(0, '127.0.0.1', resolveListen)
+        server.listen(0, '127.0.0.1', resolve)
       })
     }
     return servers.map((server) => (server.address() as net.AddressInfo).port)
   } finally {
-    await Promise.all(servers.map(async (server) => await new Promise((resolveClose) => server.close(resolveClose))))
+    await Promise.all(servers.map(async (server) => await new Promise((resolve) => server.close(resolve))))
   }
 }
 
@@ -148,5 +148,5 @@ export async function waitForSessions (stateDir: string, expected: number, timeo
 }
 
 export async function sleep (ms: number): Promise<void> {
-  await new Promise((resolveSleep) => setTimeout(resolveSleep, ms))
+  await new Promise((resolve) => setTimeout(resolve, ms))
 }

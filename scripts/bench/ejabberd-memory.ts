@@ -92,7 +92,7 @@ export async function measureEjabberd (stateDir: string): Promise<EjabberdMemory
   const text = await evalErlang(stateDir, MEASURE)
   const n = (text.match(/\d+/g) ?? []).map(Number)
   if (!text.startsWith('{') || n.length !== FIELDS) throw new Error(`unexpected memory reading from ejabberd: ${text}`)
-  const [totalBeforeGc, total, processes, processesUsed, ets, binary, system, driverAlloc, processCount, portCount, gcRounds,
+  const [totalBeforeGc, total, , processesUsed, ets, binary, system, driverAlloc, processCount, portCount, gcRounds,
     ...groups] = n as [number, ...number[]]
   const group = (i: number): ProcessGroup =>
     ({ count: groups[4 * i]!, bytesBeforeGc: groups[4 * i + 1]!, bytes: groups[4 * i + 2]!, hibernated: groups[4 * i + 3]! })

@@ -43,7 +43,7 @@ export class BenchLinkSession implements LinkSession {
     if (login === null) return
     const text = content.toString('utf8')
     if (text.startsWith('<stream:error') || text.startsWith('<close')) return this.#fail('stream ended')
-    const { domain, user, password } = login.opts
+    const { user, password } = login.opts
     switch (this.#step) {
       case 'features':
         if (!text.startsWith('<stream:features')) return

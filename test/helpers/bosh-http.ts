@@ -151,8 +151,15 @@ export class BoshClient {
   async create (extra: Record<string, string | number | undefined> = {}): Promise<Element> {
     const rid = this.rid
     const el = parseBody(await postBody(this.url, body({
-      rid, to: this.opts.domain, 'xml:lang': this.opts.lang, wait: this.opts.wait, hold: this.opts.hold,
-      ver: '1.6', 'xmpp:version': '1.0', ack: this.opts.ack ? 1 : undefined, ...extra
+      rid,
+      to: this.opts.domain,
+      'xml:lang': this.opts.lang,
+      wait: this.opts.wait,
+      hold: this.opts.hold,
+      ver: '1.6',
+      'xmpp:version': '1.0',
+      ack: this.opts.ack ? 1 : undefined,
+      ...extra
     })))
     if (el.attrs.type === 'terminate') throw new Error(`session creation refused: ${el.attrs.condition as string}`)
     this.sid = el.attrs.sid

@@ -74,7 +74,7 @@ export function testEjabberd (): TestEjabberd {
     throw new Error(
       `no test ejabberd: ${path} is missing (${(err as NodeJS.ErrnoException).code ?? String(err)}). ` +
         'Run tests with `npx tap`, whose `before` step (test/setup/before.ts) starts one, ' +
-        `or set ${DESCRIPTION_ENV} to a description file.`,
+        `or set ${DESCRIPTION_ENV} to a description file.`
     )
   }
   const description = JSON.parse(text) as TestEjabberdDescription
@@ -94,9 +94,9 @@ export function ejabberdCtl (args: readonly string[], timeoutMs = CALL_TIMEOUT_M
 export function runScript (
   args: readonly string[],
   timeoutMs: number,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv = process.env
 ): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
+  return new Promise((resolve, reject) => {
     execFile(
       'bash',
       [EJABBERD_SCRIPT, ...args],
@@ -107,8 +107,8 @@ export function runScript (
           reject(new Error(`scripts/ejabberd.sh ${args.join(' ')}: ${why}\n${stderr.trim()}`, { cause: err }))
           return
         }
-        resolvePromise(stdout.trim())
-      },
+        resolve(stdout.trim())
+      }
     )
   })
 }
@@ -155,7 +155,7 @@ export async function waitFor (
   condition: () => boolean | Promise<boolean>,
   timeoutMs: number,
   what: string,
-  intervalMs = 50,
+  intervalMs = 50
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -179,7 +179,7 @@ export async function waitForSessions (prefix: string, expected: number, timeout
 }
 
 function sleep (ms: number): Promise<void> {
-  return new Promise(resolveSleep => setTimeout(resolveSleep, ms))
+  return new Promise(resolve => setTimeout(resolve, ms))
 }
 
 function toCount (text: string): number {

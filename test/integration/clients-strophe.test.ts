@@ -58,7 +58,6 @@ async function connect (boshUrl: string, user: string, timeoutMs = 30_000): Prom
   return client
 }
 
-
 t.test('Strophe.js 5 logs 50 clients in through Megaphone; each sends 20 messages to its partner, every one delivered once and in order (XEP-0124, XEP-0206)', async (t) => {
   const prefix = 'strophe'
   const N = 50

@@ -264,7 +264,7 @@ t.test('a stream restart reopens the stream on the same connection ID (RFC 7395 
   const c = new LinkXmppClient(link)
   const jid = await c.login(`${prefix}1`, PASSWORD, ej.domain, 'restart')
   t.equal(jid, `${prefix}1@${ej.domain}/restart`)
-  c.send(`<iq xmlns='jabber:client' type='get' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>`)
+  c.send('<iq xmlns=\'jabber:client\' type=\'get\' id=\'ping1\'><ping xmlns=\'urn:xmpp:ping\'/></iq>')
   const pong = await c.wait((el) => el.name === 'iq' && el.attrs.id === 'ping1')
   t.equal(pong.attrs.type, 'result')
   c.send(`<close xmlns='${NS_FRAMING}'/>`)

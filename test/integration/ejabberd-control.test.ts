@@ -7,7 +7,7 @@ import {
   sessionsWithPrefix,
   testEjabberd,
   waitFor,
-} from './ejabberd.js'
+} from '../helpers/ejabberd.js'
 
 t.test('the setup started the test ejabberd', async t => {
   const server = testEjabberd()
@@ -21,7 +21,7 @@ t.test('the link listener is configured with the secret', { skip: !testEjabberd(
   const { linkPort, secret } = testEjabberd()
   t.match(secret, /^[0-9a-f]{64}$/)
   const listening = await evalErlang(
-    `lists:any(fun({{P, _, _}, megaphone_listener, _}) -> P =:= ${linkPort}; (_) -> false end, ejabberd_option:listen()).`,
+    `lists:any(fun({{P, _, _}, megaphone_listener, _}) -> P =:= ${linkPort}; (_) -> false end, ejabberd_option:listen()).`
   )
   t.equal(listening, 'true')
 })
@@ -29,7 +29,7 @@ t.test('the link listener is configured with the secret', { skip: !testEjabberd(
 t.test('a registered user exists with its password', async t => {
   await register('smoke-alice', 'pw"\\é')
   const ok = await evalErlang(
-    `ejabberd_auth:check_password(<<"smoke-alice">>, <<>>, <<"${testEjabberd().domain}">>, <<"pw\\"\\\\é"/utf8>>).`,
+    `ejabberd_auth:check_password(<<"smoke-alice">>, <<>>, <<"${testEjabberd().domain}">>, <<"pw\\"\\\\é"/utf8>>).`
   )
   t.equal(ok, 'true')
 })

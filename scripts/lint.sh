@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Lints everything that is code: ESLint (neostandard, TypeScript rules) on the
+# TypeScript and JavaScript, shellcheck on every shell script. Exit status is
+# non-zero when either finds a problem. `npm run lint` runs this; so does
+# `npm test`.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+
+status=0
+npx --no-install eslint . || status=1
+
+if command -v shellcheck >/dev/null 2>&1; then
+  mapfile -t shells < <(git ls-files -co --exclude-standard -- '*.sh' .ci/run 2>/dev/null || find scripts .ci -name '*.sh' -o -name run)
+  shellcheck -x "${shells[@]}" || status=1
+else
+  echo "lint: shellcheck not found: run 'apt-get install -y shellcheck' (bash scripts/setup.sh deps installs it)" >&2
+  status=1
+fi
+exit "$status"
