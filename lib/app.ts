@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Config } from './config.js'
 import type { Link } from './link/link.js'
 import { Registry } from './bosh/registry.js'
-import type { Clock } from './bosh/clock.js'
+import type { Clock } from './clock.js'
 import health from '../routes/health.js'
 import metrics from '../routes/metrics.js'
 import httpBind from '../routes/http-bind.js'

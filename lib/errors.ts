@@ -1,15 +1,6 @@
 // Every error Megaphone raises, each with a stable code. Codes never change
 // meaning once released; logs and tests match on them, never on messages.
-
-/** Why a frame header was rejected; the wire word sent in `bye malformed-frame <word>`. */
-export const FrameErrorReason = {
-  BAD_LENGTH: 'bad-length',
-  BAD_ID: 'bad-id',
-  BAD_SEPARATOR: 'bad-separator',
-  LENGTH_TOO_SMALL: 'length-too-small',
-  FRAME_TOO_LARGE: 'frame-too-large'
-} as const
-export type FrameErrorReason = (typeof FrameErrorReason)[keyof typeof FrameErrorReason]
+import type { FrameErrorCode } from './link/constants.js'
 
 export const ErrorCode = {
   /** A frame header broke docs/link-protocol.md "Frames"; the link is reset. */
@@ -28,29 +19,27 @@ export const ErrorCode = {
   LINK_CLOSED: 'MEGAPHONE_ERR_LINK_CLOSED',
   /** ejabberd refused the handshake (wrong secret, version). */
   LINK_DENIED: 'MEGAPHONE_ERR_LINK_DENIED',
-  /** A BOSH request broke XEP-0124/0206; carries the terminal binding condition. */
-  BOSH_TERMINAL: 'MEGAPHONE_ERR_BOSH_TERMINAL',
   /** A configuration value is missing or out of range. */
   CONFIG_INVALID: 'MEGAPHONE_ERR_CONFIG_INVALID'
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
 export class MegaphoneError extends Error {
-  readonly code: ErrorCode
+  readonly code: string
 
-  constructor (code: ErrorCode, message: string) {
+  constructor (code: string, message: string) {
     super(message)
     this.name = 'MegaphoneError'
     this.code = code
   }
 }
 
-/** A malformed frame header: what was wrong and at which byte of the link's stream. */
+/** A malformed frame header: what was wrong (its word in the contract) and at which byte of the link's stream. */
 export class FrameError extends MegaphoneError {
-  readonly reason: FrameErrorReason
+  readonly reason: FrameErrorCode
   readonly offset: number
 
-  constructor (reason: FrameErrorReason, offset: number, detail: string) {
+  constructor (reason: FrameErrorCode, offset: number, detail: string) {
     super(ErrorCode.LINK_MALFORMED_FRAME, `malformed frame (${reason}) at byte ${offset}: ${detail}`)
     this.name = 'FrameError'
     this.reason = reason
@@ -76,18 +65,70 @@ export const BoshCondition = {
 } as const
 export type BoshCondition = (typeof BoshCondition)[keyof typeof BoshCondition]
 
+const C = BoshCondition
+
 /**
- * A request that ends in a terminal binding condition. `reason` is a short
- * fixed phrase for logs (never built from client input), `message` may say more.
+ * Every cause that ends a BOSH session or refuses a request: its stable code,
+ * the XEP-0124 17.2 terminal condition the client receives, and a short fixed
+ * phrase for logs. The one place a cause is mapped to its condition.
+ */
+export const BOSH_ERRORS = {
+  // A request that is not a BOSH request (XEP-0124 6, 14.1; 17.2 bad-request).
+  NOT_UTF8: { condition: C.BAD_REQUEST, reason: 'body is not UTF-8' },
+  MALFORMED_XML: { condition: C.BAD_REQUEST, reason: 'malformed XML' },
+  DOCTYPE: { condition: C.BAD_REQUEST, reason: 'DOCTYPE in request body' },
+  NOT_BODY: { condition: C.BAD_REQUEST, reason: 'root is not <body xmlns=\'http://jabber.org/protocol/httpbind\'/>' },
+  BAD_RID: { condition: C.BAD_REQUEST, reason: 'rid missing or not an integer from 1 to 2^53-1' },
+  BAD_NUMBER: { condition: C.BAD_REQUEST, reason: 'attribute is not an unsigned integer' },
+  // Session creation (XEP-0124 7.1, XEP-0206 3).
+  NO_TO: { condition: C.BAD_REQUEST, reason: 'session creation request without to' },
+  HOST_UNKNOWN: { condition: C.HOST_UNKNOWN, reason: 'domain not served' },
+  NO_WAIT: { condition: C.BAD_REQUEST, reason: 'session creation request without wait' },
+  XMPP_VERSION: { condition: C.BAD_REQUEST, reason: 'unsupported xmpp:version' },
+  BAD_CONTENT: { condition: C.BAD_REQUEST, reason: 'content is not a MIME type' },
+  BAD_NEWKEY: { condition: C.BAD_REQUEST, reason: 'newkey is not a SHA-1 hex digest' },
+  SESSION_LIMIT: { condition: C.POLICY_VIOLATION, reason: 'session limit reached' },
+  // Requests within a session (XEP-0124 9-15, XEP-0206 5).
+  UNKNOWN_SID: { condition: C.ITEM_NOT_FOUND, reason: 'unknown or ended session' },
+  RID_BEYOND_WINDOW: { condition: C.ITEM_NOT_FOUND, reason: 'rid beyond the window' },
+  RID_NOT_BUFFERED: { condition: C.ITEM_NOT_FOUND, reason: 'rid already answered and no longer buffered' },
+  WRONG_KEY: { condition: C.ITEM_NOT_FOUND, reason: 'wrong key' },
+  POLLING_TOO_OFTEN: { condition: C.POLICY_VIOLATION, reason: 'polling too often' },
+  PAUSE_TOO_LONG: { condition: C.POLICY_VIOLATION, reason: 'pause over maxpause' },
+  RESTART_WITH_PAYLOAD: { condition: C.BAD_REQUEST, reason: 'restart request with payload' },
+  // Ends that are not the client's request.
+  INACTIVE: { condition: C.ITEM_NOT_FOUND, reason: 'no request within inactivity' },
+  OUTPUT_OVERFLOW: { condition: C.POLICY_VIOLATION, reason: 'client not collecting its output' },
+  ELEMENT_TOO_LARGE: { condition: C.POLICY_VIOLATION, reason: 'element larger than a link frame' },
+  LINK_FAILED: { condition: C.REMOTE_CONNECTION_FAILED, reason: 'link to ejabberd failed' },
+  STREAM_TIMEOUT: { condition: C.REMOTE_CONNECTION_FAILED, reason: 'ejabberd did not open the stream in time' },
+  STREAM_ERROR: { condition: C.REMOTE_STREAM_ERROR, reason: 'ejabberd ended the stream with an error' },
+  SHUTDOWN: { condition: C.SYSTEM_SHUTDOWN, reason: 'shutting down' }
+} as const satisfies Record<string, { condition: BoshCondition, reason: string }>
+/** A cause of BOSH_ERRORS; its error code is `MEGAPHONE_ERR_BOSH_<cause>`. */
+export type BoshCause = keyof typeof BOSH_ERRORS
+
+/**
+ * A request or session that ends in a terminal binding condition: `cause`
+ * (BOSH_ERRORS) gives the condition, the code and the log phrase; `message`
+ * may add a detail that never quotes client input.
  */
 export class BoshError extends MegaphoneError {
+  readonly kind: BoshCause
   readonly condition: BoshCondition
   readonly reason: string
 
-  constructor (condition: BoshCondition, reason: string, detail?: string) {
-    super(ErrorCode.BOSH_TERMINAL, detail === undefined ? `${condition}: ${reason}` : `${condition}: ${reason}: ${detail}`)
+  constructor (cause: BoshCause, detail?: string) {
+    const { condition, reason } = BOSH_ERRORS[cause]
+    super(boshErrorCode(cause), detail === undefined ? `${condition}: ${reason}` : `${condition}: ${reason}: ${detail}`)
     this.name = 'BoshError'
+    this.kind = cause
     this.condition = condition
     this.reason = reason
   }
+}
+
+/** The stable code of a cause, as logs and /metrics name it. */
+export function boshErrorCode (cause: BoshCause): string {
+  return `MEGAPHONE_ERR_BOSH_${cause}`
 }

@@ -83,11 +83,11 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
     request.body = undefined
     let body: RequestBody
     try {
-      if (text === null) throw new BoshError('bad-request', 'body is not UTF-8')
+      if (text === null) throw new BoshError('NOT_UTF8')
       body = parseRequestBody(text ?? '')
     } catch (err) {
       if (!(err instanceof BoshError)) throw err
-      request.log.warn({ condition: err.condition, reason: err.reason, detail: err.message, ip: request.ip }, 'bosh request refused')
+      request.log.warn({ condition: err.condition, reason: err.reason, code: err.code, detail: err.message, ip: request.ip }, 'bosh request refused')
       new PendingReply(reply, DEFAULT_CONTENT_TYPE, corsHeaders(request)).respond(terminateBody(err.condition))
       return
     }
@@ -102,7 +102,7 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
         pending.session = registry.handle(body, pending.respond, request.ip, request.socket.remotePort ?? 0)
       } catch (err) {
         if (!(err instanceof BoshError)) throw err
-        request.log.warn({ condition: err.condition, reason: err.reason, ip: request.ip }, 'bosh session refused')
+        request.log.warn({ condition: err.condition, reason: err.reason, code: err.code, ip: request.ip }, 'bosh session refused')
         pending.respond(terminateBody(err.condition))
       }
     }

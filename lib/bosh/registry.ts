@@ -3,9 +3,9 @@
 // shutdown. No HTTP here: routes/http-bind.ts adapts requests to this.
 import { randomBytes } from 'node:crypto'
 
-import { BoshCondition, BoshError } from '../errors.js'
+import { BOSH_ERRORS, BoshError } from '../errors.js'
 import { boolAttr, uintAttr, type RequestBody } from './body.js'
-import { systemClock, type Clock } from './clock.js'
+import { systemClock, type Clock } from '../clock.js'
 import { BOSH_VERSION } from './constants.js'
 import { terminateBody } from './response.js'
 import { Session, type Log, type Respond, type SessionContext, type SessionParams, type Upstream } from './session.js'
@@ -104,7 +104,7 @@ export class Registry {
     const session = this.#sessions.get(sid)
     if (session === undefined) {
       // XEP-0124 17.2: an unknown (or ended) session.
-      respond(terminateBody(BoshCondition.ITEM_NOT_FOUND))
+      respond(terminateBody(BOSH_ERRORS.UNKNOWN_SID.condition))
       return null
     }
     session.handle(body, respond)
@@ -113,7 +113,7 @@ export class Registry {
 
   /** Ends every session (XEP-0124 17.2 system-shutdown), answering their held requests. */
   shutdown (): void {
-    for (const session of [...this.#sessions.values()]) session.shutdown(BoshCondition.SYSTEM_SHUTDOWN)
+    for (const session of [...this.#sessions.values()]) session.shutdown()
   }
 
   /**
@@ -135,20 +135,20 @@ export class Registry {
     const limits = this.#limits
     // XEP-0124 7.1: `to` names the domain; only domains this server serves (XEP-0124 17.2 host-unknown).
     const to = attrs.to
-    if (to === undefined || to === '') throw new BoshError(BoshCondition.BAD_REQUEST, 'session creation request without to')
+    if (to === undefined || to === '') throw new BoshError('NO_TO')
     // The configured string, not the request's: a substring would keep the whole body alive.
     const domain = limits.domains.find((d) => d === to.toLowerCase())
-    if (domain === undefined) throw new BoshError(BoshCondition.HOST_UNKNOWN, 'domain not served')
-    if (attrs.wait === undefined) throw new BoshError(BoshCondition.BAD_REQUEST, 'session creation request without wait')
+    if (domain === undefined) throw new BoshError('HOST_UNKNOWN')
+    if (attrs.wait === undefined) throw new BoshError('NO_WAIT')
     // XEP-0206 3: xmpp:version announces XMPP 1.0 support; older clients are not served.
     if (attrs['xmpp:version'] !== undefined && !/^1\.\d+$/.test(attrs['xmpp:version'])) {
-      throw new BoshError(BoshCondition.BAD_REQUEST, 'unsupported xmpp:version')
+      throw new BoshError('XMPP_VERSION')
     }
     const contentType = attrs.content === undefined ? DEFAULT_CONTENT_TYPE : contentTypeOf(attrs.content)
-    if (contentType === null) throw new BoshError(BoshCondition.BAD_REQUEST, 'content is not a MIME type')
-    if (this.#sessions.size >= limits.maxSessions) throw new BoshError(BoshCondition.POLICY_VIOLATION, 'session limit reached')
+    if (contentType === null) throw new BoshError('BAD_CONTENT')
+    if (this.#sessions.size >= limits.maxSessions) throw new BoshError('SESSION_LIMIT')
     const newkey = attrs.newkey
-    if (newkey !== undefined && !/^[0-9a-f]{40}$/i.test(newkey)) throw new BoshError(BoshCondition.BAD_REQUEST, 'newkey is not a SHA-1 hex digest')
+    if (newkey !== undefined && !/^[0-9a-f]{40}$/i.test(newkey)) throw new BoshError('BAD_NEWKEY')
 
     // XEP-0124 7.2: wait and hold no more than requested nor allowed.
     const waitSeconds = Math.min(uintAttr(attrs, 'wait', limits.maxWaitSeconds), limits.maxWaitSeconds)

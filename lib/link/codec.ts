@@ -1,14 +1,15 @@
 // Frames on the link: `<10-digit length>|<20-digit connection ID>|<content>`
 // (docs/link-protocol.md "Frames"). Pure: bytes in, frames out; no sockets.
 import assert from 'node:assert'
-import { FrameError, FrameErrorReason, ErrorCode, MegaphoneError } from '../errors.js'
+import { FrameError, ErrorCode, MegaphoneError } from '../errors.js'
 import {
   DEFAULT_MAX_FRAME_BYTES,
   HEADER_BYTES,
   ID_DIGITS,
   LENGTH_DIGITS,
   MAX_CONNECTION_ID,
-  SEPARATOR_BYTE
+  SEPARATOR_BYTE,
+  type FrameErrorCode
 } from './constants.js'
 
 export interface Frame {
@@ -119,10 +120,10 @@ export class FrameDecoder {
       const pos = this.#headerFill
       if (pos === LENGTH_DIGITS || pos === ID_SEPARATOR_AT) {
         if (byte !== SEPARATOR_BYTE) {
-          this.#fail(FrameErrorReason.BAD_SEPARATOR, `expected '|' at header byte ${pos}, got 0x${byte.toString(16)}`)
+          this.#fail('bad-separator', `expected '|' at header byte ${pos}, got 0x${byte.toString(16)}`)
         }
       } else if (byte < DIGIT_0 || byte > DIGIT_9) {
-        const reason = pos < LENGTH_DIGITS ? FrameErrorReason.BAD_LENGTH : FrameErrorReason.BAD_ID
+        const reason = pos < LENGTH_DIGITS ? 'bad-length' : 'bad-id'
         this.#fail(reason, `non-digit 0x${byte.toString(16)} at header byte ${pos}`)
       }
       this.#header[pos] = byte
@@ -133,7 +134,7 @@ export class FrameDecoder {
     }
     if (this.#headerFill === HEADER_BYTES) {
       const id = Number(this.#header.toString('latin1', ID_START, ID_SEPARATOR_AT))
-      if (id > MAX_CONNECTION_ID) this.#fail(FrameErrorReason.BAD_ID, `connection ID above ${MAX_CONNECTION_ID}`)
+      if (id > MAX_CONNECTION_ID) this.#fail('bad-id', `connection ID above ${MAX_CONNECTION_ID}`)
       this.#id = id
     }
     return at
@@ -142,15 +143,15 @@ export class FrameDecoder {
   #checkLength (): void {
     const length = Number(this.#header.toString('latin1', 0, LENGTH_DIGITS))
     if (length < HEADER_BYTES) {
-      this.#fail(FrameErrorReason.LENGTH_TOO_SMALL, `length ${length} is under the ${HEADER_BYTES}-byte header`)
+      this.#fail('length-too-small', `length ${length} is under the ${HEADER_BYTES}-byte header`)
     }
     if (length > this.maxFrameBytes) {
-      this.#fail(FrameErrorReason.FRAME_TOO_LARGE, `length ${length} exceeds the maximum of ${this.maxFrameBytes}`)
+      this.#fail('frame-too-large', `length ${length} exceeds the maximum of ${this.maxFrameBytes}`)
     }
     this.#length = length
   }
 
-  #fail (reason: FrameErrorReason, detail: string): never {
+  #fail (reason: FrameErrorCode, detail: string): never {
     // The offset is that of the offending byte, or just past the length field
     // for length errors, counted from the link's first byte.
     this.#failed = new FrameError(reason, this.#offset, detail)

@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events'
 import { createHmac } from 'node:crypto'
 import net from 'node:net'
 import type { BaseLogger } from 'pino'
+import { systemClock, type Clock, type Timer } from '../clock.js'
 import { ErrorCode, FrameError, MegaphoneError } from '../errors.js'
 import { backoffDelayMs } from './backoff.js'
 import { FrameDecoder, encodeFrame } from './codec.js'
@@ -21,17 +22,36 @@ import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_MAX_FRAME_BYTES,
   HEADER_BYTES,
-  PROTOCOL_VERSION
+  PROTOCOL_VERSION,
+  isCloseReason,
+  type CloseReason
 } from './constants.js'
 
-export type LinkStatus = 'idle' | 'connecting' | 'handshaking' | 'ready' | 'waiting' | 'closed'
+/** Every status a link goes through, in the order of the diagram above. */
+export const LINK_STATUSES = ['idle', 'connecting', 'handshaking', 'ready', 'waiting', 'closed'] as const
+export type LinkStatus = (typeof LINK_STATUSES)[number]
+
+/**
+ * Why a session ended on the link: a close reason ejabberd sent (docs
+ * "Sessions"), `link-down` when the link was lost, `shutdown` when it was
+ * closed for good, `error` when the session's owner failed on a frame.
+ */
+export type SessionEndReason = CloseReason | 'link-down'
 
 /** Whoever owns a connection ID: a BOSH session, or a test's XMPP client. */
 export interface LinkSession {
   /** One frame's content from ejabberd: exactly one complete element. */
   onLinkFrame (content: Buffer): void
   /** The session is over on the link: ejabberd closed it, or the link went down. Called once. */
-  onLinkClose (reason: string): void
+  onLinkClose (reason: SessionEndReason): void
+}
+
+/** What the HTTP side may know of the link: for /health, /metrics and backpressure. */
+export interface LinkState {
+  readonly status: LinkStatus
+  readonly sessionCount: number
+  /** True while the link's write buffer is over its high-water mark. */
+  readonly saturated: boolean
 }
 
 export interface LinkOptions {
@@ -51,7 +71,14 @@ export interface LinkOptions {
   /** Hard bound on the write buffer: sends beyond it fail with LINK_SATURATED. */
   maxWriteBufferBytes?: number
   logger?: BaseLogger
+  /** Heartbeat, handshake timeout and reconnect delays run on this clock; the system's by default. */
+  clock?: Clock
+  /** Draws the reconnect jitter (backoff.ts); Math.random by default. */
+  random?: () => number
 }
+
+/** How long close() waits for the socket to finish before destroying it. */
+const CLOSE_GRACE_MS = 2_000
 
 const noopLogger: BaseLogger = {
   level: 'silent',
@@ -64,9 +91,11 @@ const noopLogger: BaseLogger = {
   silent () {}
 } as unknown as BaseLogger
 
-export class Link extends EventEmitter {
-  readonly #opts: Required<Omit<LinkOptions, 'logger'>>
+export class Link extends EventEmitter implements LinkState {
+  readonly #opts: Required<Omit<LinkOptions, 'logger' | 'clock' | 'random'>>
   readonly #log: BaseLogger
+  readonly #clock: Clock
+  readonly #random: () => number
   #status: LinkStatus = 'idle'
   #socket: net.Socket | null = null
   #decoder: FrameDecoder | null = null
@@ -74,10 +103,11 @@ export class Link extends EventEmitter {
   #nextId = 1
   #peerMaxFrameBytes = HEADER_BYTES
   #attempt = 0
-  #reconnectTimer: NodeJS.Timeout | null = null
-  #heartbeatTimer: NodeJS.Timeout | null = null
-  #handshakeTimer: NodeJS.Timeout | null = null
+  #reconnectTimer: Timer | null = null
+  #heartbeatTimer: Timer | null = null
+  #handshakeTimer: Timer | null = null
   #lastReceivedAt = 0
+  #heartbeatIntervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS
   #pingCounter = 0
   #saturated = false
   /** Why the current socket is being torn down, for the `down` event. */
@@ -85,6 +115,7 @@ export class Link extends EventEmitter {
 
   constructor (options: LinkOptions) {
     super()
+    const { logger, clock, random, ...rest } = options
     this.#opts = {
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
       heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -93,9 +124,11 @@ export class Link extends EventEmitter {
       reconnectMaxDelayMs: 10_000,
       writeHighWaterMarkBytes: 1 << 20,
       maxWriteBufferBytes: 64 << 20,
-      ...options
+      ...rest
     }
-    this.#log = options.logger ?? noopLogger
+    this.#log = logger ?? noopLogger
+    this.#clock = clock ?? systemClock
+    this.#random = random ?? Math.random
   }
 
   get status (): LinkStatus { return this.#status }
@@ -126,11 +159,11 @@ export class Link extends EventEmitter {
         if (status === 'ready') done(null)
         else if (status === 'closed') done(new MegaphoneError(ErrorCode.LINK_CLOSED, 'link is closed'))
       }
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         done(new MegaphoneError(ErrorCode.LINK_DOWN, `link not ready after ${timeoutMs} ms (status ${this.#status})`))
       }, timeoutMs)
       const done = (err: Error | null): void => {
-        clearTimeout(timer)
+        this.#clock.clearTimeout(timer)
         this.off('status', onStatus)
         if (err === null) resolve()
         else reject(err)
@@ -166,7 +199,7 @@ export class Link extends EventEmitter {
   }
 
   /** Ends a session from this side. Its owner gets no onLinkClose: it asked for this. */
-  end (id: number, reason = 'normal'): void {
+  end (id: number, reason: CloseReason = 'normal'): void {
     if (!this.#sessions.delete(id)) return
     if (this.#status === 'ready') this.#sendControl({ word: 'close', id, reason })
   }
@@ -182,8 +215,8 @@ export class Link extends EventEmitter {
     this.#dropSessions('shutdown')
     if (socket === null || socket.destroyed) return
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => socket.destroy(), 2_000)
-      socket.once('close', () => { clearTimeout(timer); resolve() })
+      const timer = this.#clock.setTimeout(() => socket.destroy(), CLOSE_GRACE_MS)
+      socket.once('close', () => { this.#clock.clearTimeout(timer); resolve() })
       socket.end()
     })
   }
@@ -228,9 +261,13 @@ export class Link extends EventEmitter {
     this.#socket = socket
     this.#decoder = new FrameDecoder(this.#opts.maxFrameBytes)
     this.#saturated = false
-    this.#lastReceivedAt = Date.now()
+    this.#lastReceivedAt = this.#clock.now()
     // The handshake must complete within the heartbeat timeout, connect included.
-    this.#handshakeTimer = setTimeout(() => this.#reset('handshake-timeout'), this.#opts.heartbeatTimeoutMs)
+    this.#handshakeTimer = this.#clock.setTimeout(() => {
+      this.#handshakeTimer = null
+      this.#log.error({ timeoutMs: this.#opts.heartbeatTimeoutMs }, 'no link handshake within the heartbeat timeout, resetting link')
+      this.#reset('handshake-timeout')
+    }, this.#opts.heartbeatTimeoutMs)
     socket.on('connect', () => {
       this.#log.debug({ host: this.#opts.host, port: this.#opts.port }, 'link connected, awaiting challenge')
       this.#setStatus('handshaking')
@@ -250,7 +287,7 @@ export class Link extends EventEmitter {
   }
 
   #onData (chunk: Buffer): void {
-    this.#lastReceivedAt = Date.now()
+    this.#lastReceivedAt = this.#clock.now()
     let frames
     try {
       frames = (this.#decoder as FrameDecoder).push(chunk)
@@ -310,7 +347,9 @@ export class Link extends EventEmitter {
         const session = this.#sessions.get(msg.id)
         if (session === undefined) return
         this.#sessions.delete(msg.id)
-        this.#notifyClose(session, msg.id, msg.reason)
+        // A word this version does not know still ends the session (docs "Sessions").
+        if (!isCloseReason(msg.reason)) this.#log.warn({ id: msg.id, reason: msg.reason }, 'unknown close reason from ejabberd')
+        this.#notifyClose(session, msg.id, isCloseReason(msg.reason) ? msg.reason : 'error')
         return
       }
       case 'ping':
@@ -341,27 +380,34 @@ export class Link extends EventEmitter {
 
   #onReady (msg: Extract<ControlMessage, { word: 'ready' }>): void {
     if (this.#status !== 'handshaking') return this.#reset('unexpected-ready')
-    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer)
+    if (this.#handshakeTimer !== null) this.#clock.clearTimeout(this.#handshakeTimer)
     this.#handshakeTimer = null
     this.#peerMaxFrameBytes = msg.maxFrameBytes
     this.#attempt = 0
     // Ping often enough for ejabberd's timeout as well as for ours.
-    const intervalMs = Math.max(50, Math.min(this.#opts.heartbeatIntervalMs, Math.floor(msg.heartbeatTimeoutMs / 3)))
-    this.#heartbeatTimer = setInterval(() => this.#heartbeat(), intervalMs)
-    this.#heartbeatTimer.unref()
+    this.#heartbeatIntervalMs = Math.max(50, Math.min(this.#opts.heartbeatIntervalMs, Math.floor(msg.heartbeatTimeoutMs / 3)))
+    this.#armHeartbeat()
     this.#log.info({ host: this.#opts.host, port: this.#opts.port, peerMaxFrameBytes: msg.maxFrameBytes }, 'link ready')
     this.#setStatus('ready')
     this.emit('ready')
   }
 
+  #armHeartbeat (): void {
+    this.#heartbeatTimer = this.#clock.setTimeout(() => {
+      this.#heartbeatTimer = null
+      this.#heartbeat()
+    }, this.#heartbeatIntervalMs)
+  }
+
   #heartbeat (): void {
-    const silentMs = Date.now() - this.#lastReceivedAt
+    const silentMs = this.#clock.now() - this.#lastReceivedAt
     if (silentMs > this.#opts.heartbeatTimeoutMs) {
       this.#log.error({ silentMs }, 'no frame from ejabberd within the heartbeat timeout, resetting link')
       this.#reset('heartbeat-timeout')
       return
     }
     this.#sendControl({ word: 'ping', token: String(++this.#pingCounter) })
+    this.#armHeartbeat()
   }
 
   /** Tears the socket down; #onClose then ends the sessions and schedules the reconnect. */
@@ -384,20 +430,20 @@ export class Link extends EventEmitter {
     const delayMs = this.#backoffMs()
     this.#log.info({ reason, delayMs, attempt: this.#attempt }, 'link reconnecting')
     this.#setStatus('waiting')
-    this.#reconnectTimer = setTimeout(() => this.#connect(), delayMs)
+    this.#reconnectTimer = this.#clock.setTimeout(() => this.#connect(), delayMs)
   }
 
   #backoffMs (): number {
-    return backoffDelayMs(this.#attempt++, this.#opts.reconnectMinDelayMs, this.#opts.reconnectMaxDelayMs)
+    return backoffDelayMs(this.#attempt++, this.#opts.reconnectMinDelayMs, this.#opts.reconnectMaxDelayMs, this.#random)
   }
 
-  #dropSessions (reason: string): void {
+  #dropSessions (reason: SessionEndReason): void {
     const sessions = this.#sessions
     this.#sessions = new Map()
     for (const [id, session] of sessions) this.#notifyClose(session, id, reason)
   }
 
-  #notifyClose (session: LinkSession, id: number, reason: string): void {
+  #notifyClose (session: LinkSession, id: number, reason: SessionEndReason): void {
     try {
       session.onLinkClose(reason)
     } catch (err) {
@@ -407,7 +453,7 @@ export class Link extends EventEmitter {
 
   #clearTimers (): void {
     for (const timer of [this.#reconnectTimer, this.#heartbeatTimer, this.#handshakeTimer]) {
-      if (timer !== null) clearTimeout(timer)
+      if (timer !== null) this.#clock.clearTimeout(timer)
     }
     this.#reconnectTimer = this.#heartbeatTimer = this.#handshakeTimer = null
   }

@@ -3,14 +3,16 @@
 import t, { type Test } from 'tap'
 import { parseRequestBody } from '../../lib/bosh/body.js'
 import { formatBody, terminateBody } from '../../lib/bosh/response.js'
-import { BoshError } from '../../lib/errors.js'
+import { BoshError, type BoshCause } from '../../lib/errors.js'
 
 const NS = "xmlns='http://jabber.org/protocol/httpbind'"
 
-function refused (t: Test, text: string, reason: RegExp, name: string): void {
+/** Refused with bad-request, for the one cause expected (its own error code), and a detail matching `detail`. */
+function refused (t: Test, text: string, cause: BoshCause, name: string, detail = /./): void {
   let caught: unknown = null
   try { parseRequestBody(text) } catch (err) { caught = err }
-  t.ok(caught instanceof BoshError && caught.condition === 'bad-request' && reason.test(caught.message), name, { caught: String(caught) })
+  t.ok(caught instanceof BoshError && caught.condition === 'bad-request' && caught.kind === cause &&
+    caught.code === `MEGAPHONE_ERR_BOSH_${cause}` && detail.test(caught.message), name, { caught: String(caught) })
 }
 
 t.test('a body with an XML declaration, prefixes and several payload elements (XEP-0124 6, XEP-0206)', async (t) => {
@@ -22,19 +24,19 @@ t.test('a body with an XML declaration, prefixes and several payload elements (X
 })
 
 t.test('what gets bad-request', async (t) => {
-  refused(t, `<body ${NS}><a></body>`, /malformed/, 'malformed XML')
-  refused(t, `<body ${NS} rid='1'/><x/>`, /malformed/, 'content after the root')
-  refused(t, `<iq ${NS} rid='1'/>`, /root/, 'a root other than body')
-  refused(t, "<body xmlns='jabber:client' rid='1'/>", /root/, 'body in the wrong namespace')
-  refused(t, `<body ${NS}/>`, /missing rid/, 'no rid')
-  refused(t, `<body ${NS} rid='0'/>`, /rid/, 'rid 0')
-  refused(t, `<body ${NS} rid='9007199254740992'/>`, /rid/, 'rid of 2^53')
-  refused(t, `<body ${NS} rid='12a'/>`, /rid/, 'rid not a number')
-  refused(t, `<!DOCTYPE body [<!ENTITY big "xxxxxxxx">]><body ${NS} rid='1'>&big;</body>`, /DOCTYPE/, 'a DOCTYPE with an entity declaration is refused, not expanded')
-  refused(t, `<body ${NS} rid='1'>&ext;</body>`, /malformed/, 'an undeclared entity')
-  refused(t, '', /malformed/, 'empty')
-  refused(t, `<body ${NS} rid='1' rid='2'/>`, /malformed/, 'duplicate attribute')
-  refused(t, `<body ${NS} rid='1'>${'<a>'.repeat(101)}${'</a>'.repeat(101)}</body>`, /nested deeper than 100/, 'nesting deeper than 100')
+  refused(t, `<body ${NS}><a></body>`, 'MALFORMED_XML', 'malformed XML')
+  refused(t, `<body ${NS} rid='1'/><x/>`, 'MALFORMED_XML', 'content after the root')
+  refused(t, `<iq ${NS} rid='1'/>`, 'NOT_BODY', 'a root other than body')
+  refused(t, "<body xmlns='jabber:client' rid='1'/>", 'NOT_BODY', 'body in the wrong namespace')
+  refused(t, `<body ${NS}/>`, 'BAD_RID', 'no rid', /missing/)
+  refused(t, `<body ${NS} rid='0'/>`, 'BAD_RID', 'rid 0')
+  refused(t, `<body ${NS} rid='9007199254740992'/>`, 'BAD_RID', 'rid of 2^53')
+  refused(t, `<body ${NS} rid='12a'/>`, 'BAD_RID', 'rid not a number')
+  refused(t, `<!DOCTYPE body [<!ENTITY big "xxxxxxxx">]><body ${NS} rid='1'>&big;</body>`, 'DOCTYPE', 'a DOCTYPE with an entity declaration is refused, not expanded')
+  refused(t, `<body ${NS} rid='1'>&ext;</body>`, 'MALFORMED_XML', 'an undeclared entity')
+  refused(t, '', 'MALFORMED_XML', 'empty')
+  refused(t, `<body ${NS} rid='1' rid='2'/>`, 'MALFORMED_XML', 'duplicate attribute')
+  refused(t, `<body ${NS} rid='1'>${'<a>'.repeat(101)}${'</a>'.repeat(101)}</body>`, 'MALFORMED_XML', 'nesting deeper than 100', /nested deeper than 100/)
   t.equal(parseRequestBody(`<body ${NS} rid='1'>${'<a>'.repeat(100)}${'</a>'.repeat(100)}</body>`).payload.length, 1, '100 levels are fine')
 })
 

@@ -1,5 +1,5 @@
 // A clock for unit tests: time moves only when the test calls advance().
-import type { Clock, Timer } from '../../lib/bosh/clock.js'
+import type { Clock, Timer } from '../../lib/clock.js'
 
 interface FakeTimer { at: number, seq: number, fn: () => void }
 

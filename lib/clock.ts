@@ -1,5 +1,6 @@
-// Time behind a small interface so the session state machine can be driven
-// by a fake clock in unit tests (test/helpers/fake-clock.ts).
+// Time behind a small interface, so that everything that waits (BOSH
+// sessions, the link's heartbeat, handshake timeout and reconnect backoff)
+// can be driven by a fake clock in unit tests (test/helpers/fake-clock.ts).
 
 /** Opaque handle; a Node Timeout for the system clock. */
 export type Timer = object
@@ -10,7 +11,7 @@ export interface Clock {
   clearTimeout (timer: Timer): void
 }
 
-/** Real time. Timers are unref'd: held requests never keep a closing process alive. */
+/** Real time. Timers are unref'd: held requests and heartbeats never keep a closing process alive. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
