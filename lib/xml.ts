@@ -1,5 +1,8 @@
-// The one place that imports XML libraries: ltx builds element trees (tests,
-// ejabberd's stream header), saxes checks untrusted request bodies strictly.
+// The one place that imports XML libraries and the one place that escapes
+// XML: ltx builds element trees (tests, ejabberd's stream header) and its
+// escapeXML (& < > " ') serves every attribute and text Megaphone writes;
+// saxes checks untrusted request bodies strictly, and splitRoot re-serializes
+// them with escapes of its own that also keep tabs and newlines in attributes.
 import { Element, escapeXML, parse as ltxParse } from 'ltx'
 import { SaxesParser, type SaxesTagNS } from 'saxes'
 

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { escapeXML } from '../lib/xml.js'
 
 export interface ClientOptions {
   /** Directory holding index.html, chat.js and chat.css. Default: the project's public/. */
@@ -53,7 +54,7 @@ export default async function client (app: FastifyInstance, opts: ClientOptions 
   let html = await readFile(join(root, 'index.html'), 'utf8')
   if (opts.boshPath !== undefined) {
     if (!BOSH_PATH_META.test(html)) throw new Error(`${join(root, 'index.html')} has no <meta name="bosh-path">`)
-    html = html.replace(BOSH_PATH_META, `<meta name="bosh-path" content="${escapeAttribute(opts.boshPath)}">`)
+    html = html.replace(BOSH_PATH_META, `<meta name="bosh-path" content="${escapeXML(opts.boshPath)}">`)
   }
 
   serve(app, '/', asset(Buffer.from(html), 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP }))
@@ -107,8 +108,4 @@ function defaultRoot (): string {
 
 function stropheDist (): string {
   return join(dirname(createRequire(import.meta.url).resolve('strophe.js/package.json')), 'dist')
-}
-
-function escapeAttribute (value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }

@@ -6,12 +6,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BoshError } from '../lib/errors.js'
 import { parseRequestBody } from '../lib/bosh/body.js'
 import { terminateBody } from '../lib/bosh/response.js'
-import { DEFAULT_CONTENT_TYPE, contentTypeOf, type Registry } from '../lib/bosh/registry.js'
-import type { Respond, Session } from '../lib/bosh/session.js'
+import { DEFAULT_CONTENT_TYPE, contentTypeOf, type BoshEndpoint } from '../lib/bosh/registry.js'
+import type { Respond } from '../lib/bosh/session.js'
 import type { RequestBody } from '../lib/bosh/body.js'
 
 export interface HttpBindOptions {
-  registry: Registry
+  registry: BoshEndpoint
   path: string
   maxBodyBytes: number
   /** Allowed origins, or ['*']. */
@@ -22,6 +22,9 @@ export interface HttpBindOptions {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
+/** `type/subtype` and anything after: what Fastify's content-type parsing accepts. */
+const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(;|$)/
+
 export default async function httpBind (app: FastifyInstance, opts: HttpBindOptions): Promise<void> {
   const { registry, path, maxBodyBytes } = opts
   const anyOrigin = opts.corsOrigins.includes('*')
@@ -30,6 +33,13 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
   // Scoped to this plugin: every Content-Type (or none) is UTF-8 text, or
   // null when it is not UTF-8. Decoded here so that the Buffer (a slice that
   // pins an 8 KiB pool block) is not kept with a held request.
+  // XEP-0124 5: any Content-Type, so also an empty or malformed one, which
+  // Fastify would refuse with 415 before any parser runs: treated as none.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const type = request.headers['content-type']
+    if (type !== undefined && !MEDIA_TYPE.test(type)) delete request.headers['content-type']
+    done()
+  })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_req, raw, done) => {
     let text: string | null = null
@@ -94,7 +104,7 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
 
     // XEP-0124 7.1: responses carry the session's `content` type once it is known.
     const sid = body.attrs.sid
-    const contentType = sid === undefined ? contentTypeOf(body.attrs.content) ?? DEFAULT_CONTENT_TYPE : registry.get(sid)?.contentType ?? DEFAULT_CONTENT_TYPE
+    const contentType = (sid === undefined ? contentTypeOf(body.attrs.content) : registry.contentTypeOf(sid)) ?? DEFAULT_CONTENT_TYPE
     const pending = new PendingReply(reply, contentType, corsHeaders(request))
     const dispatch = (): void => {
       if (pending.answered) return
@@ -121,7 +131,7 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
  * session that the client dropped it.
  */
 class PendingReply {
-  session: Session | null = null
+  session: { abandon (respond: Respond): void } | null = null
   #reply: FastifyReply | null
   readonly #contentType: string
   readonly #headers: Readonly<Record<string, string>>

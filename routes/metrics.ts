@@ -1,26 +1,24 @@
 // GET /metrics: Prometheus text exposition (format 0.0.4) of sessions, the
 // link and the process, for an operator's dashboards and alerts.
 import type { FastifyPluginAsync } from 'fastify'
-import type { Link } from '../lib/link/link.js'
-import type { Registry } from '../lib/bosh/registry.js'
+import { LINK_STATUSES, type LinkState } from '../lib/link/link.js'
+import type { SessionCounts } from '../lib/bosh/registry.js'
 
 export interface MetricsOptions {
-  link: Link
-  registry: Registry
+  link: LinkState
+  sessions: SessionCounts
 }
 
-const LINK_STATUSES = ['idle', 'connecting', 'handshaking', 'ready', 'waiting', 'closed'] as const
-
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, registry }) => {
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, sessions }) => {
   app.get('/metrics', async (_request, reply) => {
-    const stats = registry.stats
+    const stats = sessions.stats
     const memory = process.memoryUsage()
     const lines: string[] = []
     const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: Array<[string, number]>): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
       for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`)
     }
-    metric('megaphone_bosh_sessions', 'gauge', 'BOSH sessions open.', [['', registry.size]])
+    metric('megaphone_bosh_sessions', 'gauge', 'BOSH sessions open.', [['', sessions.size]])
     metric('megaphone_bosh_sessions_created_total', 'counter', 'BOSH sessions created.', [['', stats.created]])
     metric('megaphone_bosh_sessions_refused_total', 'counter', 'Session creation requests refused.', [['', stats.refused]])
     metric('megaphone_bosh_sessions_closed_total', 'counter', 'BOSH sessions closed, by terminal condition (normal: none).',

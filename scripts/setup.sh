@@ -65,7 +65,7 @@ case "${1:-deps}" in
     base="http://${MEGAPHONE_HTTP_HOST:-127.0.0.1}:${MEGAPHONE_HTTP_PORT:-5280}"
     echo "setup: chat page $base/  BOSH $base/http-bind  domain $MEGAPHONE_BOSH_DOMAINS"
     echo "setup: add users with: npm run user -- add NAME PASSWORD   (Ctrl-C stops Megaphone and ejabberd)"
-    node dist/lib/server.js
+    node dist/server.js
     ;;
   *) echo "usage: scripts/setup.sh [deps|run|test]" >&2; exit 2 ;;
 esac

@@ -2,7 +2,6 @@
 
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind'
 export const NS_XBOSH = 'urn:xmpp:xbosh'
-export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing'
 
 /** XEP-0124 version this connection manager implements (the `ver` it answers with at most). */
 export const BOSH_VERSION = '1.11'

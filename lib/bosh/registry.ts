@@ -47,7 +47,29 @@ export function contentTypeOf (content: string | undefined): string | null {
   return content !== undefined && content.length <= 128 && CONTENT_TYPE.test(content) ? content : null
 }
 
-export class Registry {
+/** Counters since start, for /metrics. */
+export interface RegistryStats {
+  requests: number
+  created: number
+  refused: number
+  /** Sessions closed, by terminal condition ('normal' for none). */
+  closed: ReadonlyMap<string, number>
+}
+
+/** What /health and /metrics read of the sessions. */
+export interface SessionCounts {
+  readonly size: number
+  readonly stats: RegistryStats
+}
+
+/** What the BOSH route needs: a request in, the session that took it (to tell it when the client drops the request). */
+export interface BoshEndpoint {
+  handle (body: RequestBody, respond: Respond, ip: string, port: number): { abandon (respond: Respond): void } | null
+  /** The content type of a session's responses (XEP-0124 7.1 `content`), if the session exists. */
+  contentTypeOf (sid: string): string | undefined
+}
+
+export class Registry implements SessionCounts, BoshEndpoint {
   readonly #sessions = new Map<string, Session>()
   readonly #limits: BoshLimits
   readonly #ctx: SessionContext
@@ -78,12 +100,13 @@ export class Registry {
 
   get size (): number { return this.#sessions.size }
 
-  /** Counters since start, for /metrics. */
-  get stats (): { requests: number, created: number, refused: number, closed: ReadonlyMap<string, number> } {
+  get stats (): RegistryStats {
     return { requests: this.#requests, created: this.#created, refused: this.#refused, closed: this.#closed }
   }
 
   get (sid: string): Session | undefined { return this.#sessions.get(sid) }
+
+  contentTypeOf (sid: string): string | undefined { return this.#sessions.get(sid)?.contentType }
 
   /**
    * One request: a session creation request when it has no sid, else one for

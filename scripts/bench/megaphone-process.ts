@@ -1,10 +1,10 @@
 // Child program of bosh-memory.ts: Megaphone in a process of its own, so that
-// its RSS and heap are Megaphone's alone. Built as lib/server.ts builds it:
-// loadConfig() from the environment the parent sets (where ejabberd is, the
-// domain, 127.0.0.1 port 0; everything else Megaphone's defaults, the log
-// level included), one pino logger, one Link, buildApp, listen on config.http,
-// and on close HTTP first, then the link. It differs only in waiting for the
-// link before it tells the parent its port, and in the IPC below. Run with
+// its RSS and heap are Megaphone's alone. Started as server.ts starts it,
+// with app.ts's startMegaphone: loadConfig() from the environment the parent
+// sets (where ejabberd is, the domain, 127.0.0.1 port 0; everything else
+// Megaphone's defaults, the log level included), one pino logger, and on
+// close HTTP first, then the link. It differs only in waiting for the link
+// before it tells the parent its port, and in the IPC below. Run with
 // --expose-gc: a memory reading collects garbage first.
 //
 // Parent -> child (IPC): {type: 'memory'} | {type: 'heap-snapshot', path} | {type: 'close'}.
@@ -14,9 +14,8 @@ import type { AddressInfo } from 'node:net'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { writeHeapSnapshot } from 'node:v8'
 import { pino } from 'pino'
-import { buildApp } from '../../lib/app.js'
+import { startMegaphone } from '../../app.js'
 import { loadConfig } from '../../lib/config.js'
-import { Link } from '../../lib/link/link.js'
 import { finish, runChild, toParent, type ErrorMessage } from './child.js'
 
 export interface MegaphoneMemory {
@@ -53,12 +52,8 @@ const send = toParent<MegaphoneMessage>
 
 runChild('megaphone-process', 'bosh-memory', async () => {
   const config = loadConfig()
-  const logger = pino({ level: config.logLevel })
-  const link = new Link({ ...config.link, logger: logger.child({ component: 'link' }) })
-  const app = await buildApp({ link, config, loggerInstance: logger })
-  link.start()
-  await link.waitReady(LINK_READY_TIMEOUT_MS)
-  await app.listen({ host: config.http.host, port: config.http.port })
+  const megaphone = await startMegaphone({ config, logger: pino({ level: config.logLevel }), linkReadyTimeoutMs: LINK_READY_TIMEOUT_MS })
+  const { app, link } = megaphone
 
   const connections = async (): Promise<number> =>
     await new Promise((resolve) => app.server.getConnections((err, count) => resolve(err === null ? count : -1)))
@@ -92,10 +87,9 @@ runChild('megaphone-process', 'bosh-memory', async () => {
       const path = writeHeapSnapshot(msg.path)
       void send({ type: 'heap-snapshot', path })
     } else if (msg.type === 'close') {
-      // As lib/server.ts shuts down: HTTP first (held requests answered, each session closes its stream), then the link.
+      // As server.ts shuts down: HTTP first (held requests answered, each session closes its stream), then the link.
       finish('close', async (): Promise<MegaphoneMessage> => {
-        await app.close()
-        await link.close()
+        await megaphone.close()
         return { type: 'closed' }
       })
     }

@@ -1,9 +1,10 @@
-// Megaphone as the tests run it: a Link to the run's private ejabberd, the
-// app built as lib/server.ts builds it, listening on 127.0.0.1 port 0.
+// Megaphone as the tests run it: started through app.ts's startMegaphone, as
+// server.ts starts it, against the run's private ejabberd, listening on
+// 127.0.0.1 port 0.
 import type { Test } from 'tap'
-import { buildApp, type App } from '../../lib/app.js'
+import { startMegaphone as start, type App } from '../../app.js'
 import { loadConfig, type Config } from '../../lib/config.js'
-import { Link } from '../../lib/link/link.js'
+import type { Link } from '../../lib/link/link.js'
 import type { Clock } from '../../lib/clock.js'
 import { testEjabberd } from './ejabberd.js'
 import { pino, type Logger } from 'pino'
@@ -54,16 +55,8 @@ export async function startMegaphone (t: Test, opts: StartOptions = {}): Promise
     MEGAPHONE_BOSH_DOMAINS: ej.domain,
     ...opts.env
   })
-  const link = new Link({ ...config.link })
-  link.start()
-  t.teardown(async () => await link.close())
-  await link.waitReady(10_000)
-  const loggerInstance = opts.logLines === undefined ? undefined : collectingLogger(opts.logLines)
-  const app = await buildApp({ link, config, clock: opts.clock, loggerInstance })
-  t.teardown(async () => await app.close())
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const address = app.server.address()
-  if (address === null || typeof address === 'string') throw new Error('no TCP address')
-  const baseUrl = `${config.http.tlsCertFile === null ? 'http' : 'https'}://127.0.0.1:${address.port}`
-  return { app, link, config, baseUrl, boshUrl: baseUrl + config.bosh.path }
+  const logger = opts.logLines === undefined ? undefined : collectingLogger(opts.logLines)
+  const mp = await start({ config, logger, clock: opts.clock, linkReadyTimeoutMs: 10_000 })
+  t.teardown(mp.close)
+  return { app: mp.app, link: mp.link, config, baseUrl: mp.baseUrl, boshUrl: mp.baseUrl + config.bosh.path }
 }

@@ -54,7 +54,7 @@ async function openPage (t: Test, url: string): Promise<ChatPage> {
   })
   const res = await page.goto(url)
   if (res?.status() !== 200) {
-    throw new Error(`GET ${url} answered ${res?.status() ?? 'nothing'}: does lib/app.ts register routes/client.ts?`)
+    throw new Error(`GET ${url} answered ${res?.status() ?? 'nothing'}: does app.ts register routes/client.ts?`)
   }
   return { page, errors }
 }

@@ -3,7 +3,9 @@
 // validated against the XEP's schema when the file ends.
 import t from 'tap'
 import { request } from 'undici'
-import { BoshClient, body, checkBodiesAgainstSchema, parseBody, postBody } from '../helpers/bosh-http.js'
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import { BoshClient, body, checkBodiesAgainstSchema, parseBody, postBody, recordBody } from '../helpers/bosh-http.js'
 import { registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { startMegaphone } from '../helpers/megaphone.js'
 
@@ -209,8 +211,8 @@ t.test('17.2: each refusal is logged with its condition, reason and the client\'
   await postBody(mp.boshUrl, body({ rid: 1, to: 'jabber.org', wait: 10, hold: 1 }))
   const refusals = lines.filter((l) => l.msg === 'bosh request refused' || l.msg === 'bosh session refused')
   t.match(refusals, [
-    { level: 40, condition: 'bad-request', reason: 'malformed XML', ip: '127.0.0.1' },
-    { level: 40, condition: 'host-unknown', reason: 'domain not served', ip: '127.0.0.1' }
+    { level: 40, condition: 'bad-request', reason: 'malformed XML', code: 'MEGAPHONE_ERR_BOSH_MALFORMED_XML', ip: '127.0.0.1' },
+    { level: 40, condition: 'host-unknown', reason: 'domain not served', code: 'MEGAPHONE_ERR_BOSH_HOST_UNKNOWN', ip: '127.0.0.1' }
   ])
   const el = parseBody(await postBody(mp.boshUrl, creation(5)))
   t.ok(el.attrs.sid, 'still serving')
@@ -240,6 +242,44 @@ t.test('5: any request Content-Type is accepted, and an XML declaration before t
     t.ok(el.attrs.sid !== undefined, `Content-Type ${contentType ?? '(none)'} accepted`)
   }
 })
+
+t.test('5: a Content-Type header that is present but empty, or not a media type, is read as none', async (t) => {
+  const mp = await startMegaphone(t)
+  let rid = 200
+  for (const header of ['Content-Type:', 'Content-Type: ', 'Content-Type: garbage', 'Content-Type: ;']) {
+    const answer = await rawPost(mp.boshUrl, header, creation(rid++))
+    t.match(answer, /^HTTP\/1\.1 200 /, `${JSON.stringify(header)} gets 200, not 415`)
+    t.match(answer, /<body [^>]*sid='[0-9a-f]{32}'/, `${JSON.stringify(header)}: a session is created`)
+  }
+})
+
+t.test('5: the endpoint answers at /http-bind/ too, and every other route with a trailing slash', async (t) => {
+  const mp = await startMegaphone(t)
+  for (const path of ['/http-bind/', '/http-bind//']) {
+    const el = parseBody(await postBody(mp.baseUrl + path, creation(300)))
+    t.ok(el.attrs.sid !== undefined, `POST ${path} creates a session`)
+  }
+  for (const path of ['/health/', '/metrics/', '/client/chat.js/', '/http-bind/']) {
+    const res = await request(mp.baseUrl + path, { method: path === '/http-bind/' ? 'OPTIONS' : 'GET', headers: { origin: 'https://chat.example.com' } })
+    await res.body.text()
+    t.ok(res.statusCode === 200 || res.statusCode === 204, `${path} is served (${res.statusCode})`)
+  }
+})
+
+/** One POST on a fresh connection, headers written by hand; resolves to the whole answer (Connection: close ends it). */
+async function rawPost (url: string, header: string, text: string): Promise<string> {
+  const { hostname, port, pathname } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')))
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+  socket.write(`POST ${pathname} HTTP/1.1\r\nHost: ${hostname}\r\n${header}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`)
+  await once(socket, 'close')
+  const answer = Buffer.concat(chunks).toString('utf8')
+  const body = answer.slice(answer.indexOf('\r\n\r\n') + 4)
+  if (body.startsWith('<body')) recordBody(body)
+  return answer
+}
 
 t.test('5: every response has a Content-Length, is not chunked, and has the session\'s content type', async (t) => {
   const mp = await startMegaphone(t)

@@ -34,7 +34,7 @@ t.test('GET / serves the page with a CSP of self, nosniff, a length and a valida
 
 t.test('the page names the configured BOSH path, escaped', async (t) => {
   const res = await (await app(t, { boshPath: '/bosh"x' })).inject('/')
-  t.match(res.body, '<meta name="bosh-path" content="/bosh&#34;x">')
+  t.match(res.body, '<meta name="bosh-path" content="/bosh&quot;x">')
   t.notMatch(res.body, '/http-bind')
 })
 

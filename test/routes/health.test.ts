@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildApp } from '../../lib/app.js'
+import { buildApp } from '../../app.js'
 import { Link } from '../../lib/link/link.js'
 import { testConfig } from '../helpers/megaphone.js'
 

@@ -1,0 +1,123 @@
+// The top of the house: wires the core (lib/) to its HTTP routes (routes/).
+// buildApp() is the Fastify application, which never listens (tests use
+// inject()); startMegaphone() is the one way a process runs Megaphone — the
+// server entry (server.ts), the tests and the benchmarks all start it here.
+import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { Config } from './lib/config.js'
+import type { Clock } from './lib/clock.js'
+import { Registry } from './lib/bosh/registry.js'
+import { drainGate } from './lib/link/backpressure.js'
+import { Link } from './lib/link/link.js'
+import health from './routes/health.js'
+import metrics from './routes/metrics.js'
+import httpBind from './routes/http-bind.js'
+import client from './routes/client.js'
+
+export interface AppOptions {
+  link: Link
+  config: Pick<Config, 'http' | 'bosh' | 'client'>
+  /** The process's one pino logger; none in tests unless given. */
+  loggerInstance?: FastifyBaseLogger
+  /** For tests that drive BOSH timing. */
+  clock?: Clock
+}
+
+export interface App extends FastifyInstance {
+  bosh: Registry
+}
+
+export async function buildApp ({ link, config, loggerInstance, clock }: AppOptions): Promise<App> {
+  const { tlsCertFile, tlsKeyFile } = config.http
+  const app = Fastify({
+    ...(loggerInstance === undefined ? { logger: false } : { loggerInstance }),
+    // HTTPS when configured: browsers on https:// pages may only use an https:// BOSH endpoint.
+    ...(tlsCertFile === null || tlsKeyFile === null ? {} : { https: { cert: readFileSync(tlsCertFile), key: readFileSync(tlsKeyFile) } }),
+    trustProxy: config.http.trustProxy,
+    // Clients and the documentation of ejabberd, Prosody and Openfire write
+    // the endpoint as /http-bind/ as often as /http-bind; both are served, for every route.
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    // Long-polling means one request per client every `wait` seconds: a log
+    // line for each would drown everything else. Refusals and errors are logged where they happen.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Held requests last up to `wait`; keep idle keep-alive sockets a little longer than that.
+    keepAliveTimeout: (config.bosh.maxWaitSeconds + 15) * 1000,
+    requestTimeout: (config.bosh.maxWaitSeconds + 30) * 1000,
+    forceCloseConnections: 'idle'
+  })
+  // Fastify builds a pino child per request for request.log; with a held
+  // request per client that is one logger object per session. Routes log
+  // with their own fields (sid, condition) instead of a request id.
+  app.setChildLoggerFactory((logger) => logger)
+  const registry = new Registry({ upstream: link, log: app.log.child({ component: 'bosh' }), clock, ...config.bosh })
+  app.decorate('bosh', registry)
+  // Answer every held request (system-shutdown) before the server waits for them to finish.
+  app.addHook('preClose', async () => { registry.shutdown() })
+
+  await app.register(health, { link, sessions: registry })
+  await app.register(metrics, { link, sessions: registry })
+  await app.register(httpBind, {
+    registry,
+    path: config.bosh.path,
+    maxBodyBytes: config.bosh.maxBodyBytes,
+    corsOrigins: config.bosh.corsOrigins,
+    whenWritable: drainGate(link, clock)
+  })
+  if (config.client.enabled) await app.register(client, { boshPath: config.bosh.path })
+  return app as unknown as App
+}
+
+export interface StartOptions {
+  config: Readonly<Config>
+  /** The process's one pino logger; Megaphone is silent without one. */
+  logger?: Logger
+  clock?: Clock
+  /**
+   * Wait this long for the link to be ready before listening (tests and
+   * benchmarks want sessions to work at once). Without it, the server listens
+   * at once and /health answers 503 until the link is up.
+   */
+  linkReadyTimeoutMs?: number
+}
+
+export interface Megaphone {
+  app: App
+  link: Link
+  /** http(s)://host:port of the listening server. */
+  baseUrl: string
+  /** HTTP first (held requests answered system-shutdown, each session closes its stream), then the link. */
+  close (): Promise<void>
+}
+
+/** Brings the link up and serves HTTP on config.http; on a failure to listen, closes the link and throws. */
+export async function startMegaphone ({ config, logger, clock, linkReadyTimeoutMs }: StartOptions): Promise<Megaphone> {
+  const link = new Link({ ...config.link, clock, logger: logger?.child({ component: 'link' }) })
+  const app = await buildApp({ link, config, loggerInstance: logger, clock })
+  link.start()
+  try {
+    if (linkReadyTimeoutMs !== undefined) await link.waitReady(linkReadyTimeoutMs)
+    await app.listen({ host: config.http.host, port: config.http.port })
+  } catch (err) {
+    await app.close()
+    await link.close()
+    throw err
+  }
+  const { address, port } = app.server.address() as AddressInfo
+  const host = address.includes(':') ? `[${address}]` : address
+  const scheme = config.http.tlsCertFile === null ? 'http' : 'https'
+  let closing: Promise<void> | null = null
+  return {
+    app,
+    link,
+    baseUrl: `${scheme}://${host}:${port}`,
+    close: async () => {
+      closing ??= (async () => {
+        await app.close()
+        await link.close()
+      })()
+      await closing
+    }
+  }
+}
