@@ -20,6 +20,11 @@ export class FakeClock implements Clock {
 
   get pending (): number { return this.#timers.size }
 
+  /** How far ahead each pending timer is due, soonest first. */
+  get delays (): number[] {
+    return [...this.#timers].map((t) => t.at - this.#now).sort((a, b) => a - b)
+  }
+
   /** Runs every timer due within `ms`, in order, then sets the time. */
   advance (ms: number): void {
     const target = this.#now + ms
