@@ -23,7 +23,7 @@ export interface HttpBindOptions {
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** `type/subtype` and anything after: what Fastify's content-type parsing accepts. */
-const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(;|$)/
+const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^\x60|~-]+\/[\w!#$%&'*+.^\x60|~-]+\s*(;|$)/
 
 export default async function httpBind (app: FastifyInstance, opts: HttpBindOptions): Promise<void> {
   const { registry, path, maxBodyBytes } = opts

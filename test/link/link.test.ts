@@ -41,6 +41,13 @@ class ScriptedPeer {
 
   send (msg: ControlMessage): void { this.socket?.write(encodeFrame(CONTROL_ID, formatControl(msg))) }
 
+  /** Cuts the current connection, as a network would. */
+  drop (): void {
+    this.socket?.destroy()
+    this.socket = null
+    this.received.length = 0
+  }
+
   /** Resolves once `ready()` holds, re-checked on every connection and every frame; bounded. */
   async until (ready: () => boolean, what: string): Promise<void> {
     const deadline = Date.now() + WAIT_MS
@@ -160,13 +167,13 @@ t.test('a successful handshake resets the backoff (docs "Handshake")', async (t)
   let down = next<string>(link, 'down')
   clock.advance(3_000)
   t.equal(await down, 'handshake-timeout')
-  peer.socket = null
+  peer.drop()
   clock.advance(clock.delays[0] as number)
   const ready = next(link, 'ready')
   await peer.handshake(3_000)
   await ready
   down = next<string>(link, 'down')
-  peer.socket?.destroy()
+  peer.drop()
   t.equal(await down, 'socket-closed')
   t.equal(clock.delays.at(-1), 50, 'back to the first delay after a link that was ready')
 })
