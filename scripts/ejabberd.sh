@@ -20,8 +20,12 @@ Commands:
   register-bulk PREFIX COUNT PASSWORD
                                  create PREFIX1..PREFIXCOUNT in one call
   unregister NAME                remove NAME@DOMAIN
+  users                          print every account, NAME@DOMAIN, one a line
   connected                      print ejabberd_sm:connected_users_number()
   sessions [PREFIX]              print the number of sessions whose user starts with PREFIX
+  ctl FUNCTION [ARG...]          call megaphone_ctl:FUNCTION (ejabberd/src/megaphone_ctl.erl)
+                                 with each ARG as a binary; print the result as JSON.
+                                 Put -- before the function if an ARG starts with -
   eval 'EXPRS.'                  evaluate Erlang expressions on the node, print the value
   env [--json]                   print shell-sourceable KEY=VALUE lines describing the server
                                  (or one JSON object, as the test setup uses)
@@ -45,8 +49,9 @@ default 30), MEGAPHONE_EJABBERDCTL (the file whose presence means "ejabberd is
 installed", default /usr/sbin/ejabberdctl), MEGAPHONE_EJABBERD_EBIN (ejabberd's
 ebin directory, default found with dpkg -L ejabberd).
 
-Example:
+Examples:
   bash scripts/ejabberd.sh start && bash scripts/ejabberd.sh register-bulk user 1000 secret
+  bash scripts/ejabberd.sh ctl user_ip user1 localhost web    # {"ip":"127.0.0.1","port":50412}
   eval "$(bash scripts/ejabberd.sh env)"
 EOF
 }
@@ -257,14 +262,16 @@ node_registered() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# rpc SECONDS SOURCE: evaluates Erlang expressions on the node and prints the
-# value as ~tp. Each call names its erl_call node explicitly: the default and
-# -r names collide when several calls run at once, and the node then refuses
-# all but one. SOURCE travels base64-encoded and is parsed on the node, so it
-# needs no quoting; the reply travels base64-encoded too, because erl_call
-# prints terms in its own escaped format.
+# rpc SECONDS SOURCE [FORMAT]: evaluates Erlang expressions on the node and
+# prints the value: as ~tp (FORMAT term, the default), or as the text it is
+# (FORMAT text: the value is a UTF-8 binary). Each call names its erl_call node
+# explicitly: the default and -r names collide when several calls run at once,
+# and the node then refuses all but one. SOURCE travels base64-encoded and is
+# parsed on the node, so it needs no quoting; the reply travels base64-encoded
+# too, because erl_call prints terms in its own escaped format.
 rpc() {
-  local seconds="$1" source="$2" source_b64 wrapper out payload
+  local seconds="$1" source="$2" format="${3:-term}" source_b64 wrapper out payload
+  [[ "$format" == term || "$format" == text ]] || die "rpc: bad format: $format"
   [[ "$source" =~ \.[[:space:]]*$ ]] || source="$source."
   source_b64="$(printf '%s' "$source" | base64 -w0)"
   wrapper="begin
@@ -275,7 +282,10 @@ rpc() {
           case erl_parse:parse_exprs(Tokens) of
             {ok, Exprs} ->
               {value, Value, _} = erl_eval:exprs(Exprs, erl_eval:new_bindings()),
-              {ok, io_lib:format(\"~tp\", [Value])};
+              case $format of
+                term -> {ok, io_lib:format(\"~tp\", [Value])};
+                text -> {ok, Value}
+              end;
             {error, {_, Mod, Desc}} ->
               {error, Mod:format_error(Desc)}
           end;
@@ -308,31 +318,43 @@ end."
 # An Erlang expression for the binary VALUE (any bytes, no quoting issues).
 erl_binary() { printf 'base64:decode(<<"%s">>)' "$(printf '%s' "$1" | base64 -w0)"; }
 
+# ctl_call SECONDS FORMAT FUNCTION [ARG...]: megaphone_ctl:call/3 on the node,
+# which applies megaphone_ctl:FUNCTION to the ARGs, each a binary, and prints
+# its result in FORMAT: json, or lines (a list, one element a line).
+ctl_call() {
+  local seconds="$1" format="$2" function="$3" arg args=()
+  shift 3
+  [[ "$format" == json || "$format" == lines ]] || die "ctl_call: bad format: $format"
+  for arg in "$@"; do args+=("$(erl_binary "$arg")"); done
+  local IFS=,
+  rpc "$seconds" "megaphone_ctl:call($(erl_binary "$function"), [${args[*]}], $format)." text
+}
+
 ejabberd_started() {
-  [[ "$(rpc 10 'lists:keymember(ejabberd, 1, application:which_applications()).' 2>/dev/null)" == true ]]
+  [[ "$(ctl_call 10 json started 2>/dev/null)" == true ]]
 }
 
 # Asks the module's own Makefile (make -q) whether ebin/ is missing or older
 # than the sources, so the rule lives in one place.
 module_needs_build() {
-  [[ -f "$MODULE_EBIN/megaphone_listener.beam" ]] || return 0
+  [[ -f "$MODULE_EBIN/megaphone_listener.beam" && -f "$MODULE_EBIN/megaphone_ctl.beam" ]] || return 0
   ! make -q -C "$MODULE_DIR" >/dev/null 2>&1
 }
 
+# Always built, link or not: the control commands call megaphone_ctl.
 build_module() {
-  [[ -f "$MODULE_DIR/Makefile" ]] ||
-    die "megaphone_listener sources not found in $MODULE_DIR (start with --no-link to run without it)"
+  [[ -f "$MODULE_DIR/Makefile" ]] || die "the ejabberd module's sources are not in $MODULE_DIR"
   mkdir -p "$PROJECT_ROOT/.state"
   # Concurrent starts (parallel test runs) must not run make at the same time.
   (
     flock -w 300 8 || die "timed out waiting for another build of $MODULE_DIR"
     if module_needs_build; then
-      printf 'building megaphone_listener: make -C %s\n' "$MODULE_DIR" >&2
+      printf 'building the ejabberd module: make -C %s\n' "$MODULE_DIR" >&2
       make -C "$MODULE_DIR" >&2 8>&- || die "make -C $MODULE_DIR failed"
     fi
   ) 8>"$PROJECT_ROOT/.state/.build.lock"
-  [[ -f "$MODULE_EBIN/megaphone_listener.beam" ]] ||
-    die "make -C $MODULE_DIR did not produce $MODULE_EBIN/megaphone_listener.beam"
+  [[ -f "$MODULE_EBIN/megaphone_listener.beam" && -f "$MODULE_EBIN/megaphone_ctl.beam" ]] ||
+    die "make -C $MODULE_DIR did not produce megaphone_listener.beam and megaphone_ctl.beam in $MODULE_EBIN"
 }
 
 # A double-quoted string, valid both as YAML and as JSON: escape \ and ".
@@ -432,7 +454,7 @@ cmd_start() {
     [[ "$port" == "$LINK_PORT" && "$LINK" == off ]] && continue
     port_in_use "$port" && die "port $port on 127.0.0.1 is already in use"
   done
-  [[ "$LINK" == off ]] || build_module
+  build_module
 
   [[ -s "$STATE_DIR/cookie" ]] || random_hex 16 >"$STATE_DIR/cookie"
   COOKIE="$(<"$STATE_DIR/cookie")"
@@ -472,7 +494,7 @@ cmd_start() {
     # An epmd started by this VM listens on loopback only.
     export ERL_EPMD_ADDRESS=127.0.0.1
     # setsid: a Ctrl-C in the starting terminal must not reach the server.
-    # -pz, not -pa: the module must be loadable before ejabberd validates its
+    # -pz, not -pa: the modules must be loadable before ejabberd validates its
     # config, but a directory named ejabberd/ first on the path would pass for
     # ejabberd's own application directory (priv/msgs and the like).
     exec setsid "$ERL" -sname "$NODE" -setcookie "$COOKIE" -noinput \
@@ -533,7 +555,7 @@ cmd_stop() {
     printf 'not running (node %s)\n' "$NODE"
     return 0
   fi
-  rpc 10 'init:stop().' >/dev/null 2>&1 || true
+  ctl_call 10 json stop >/dev/null 2>&1 || true
   for ((waited = 0; waited < STOP_WAIT_SECONDS * 10; waited++)); do
     is_our_beam "$pid" || break
     sleep 0.1
@@ -565,16 +587,11 @@ cmd_status() {
 cmd_register() {
   (($# == 2)) || die "usage: register NAME PASSWORD"
   local reply
-  reply="$(rpc "$CALL_TIMEOUT_SECONDS" "
-    U = $(erl_binary "$1"), S = $(erl_binary "$DOMAIN"), P = $(erl_binary "$2"),
-    case ejabberd_auth:try_register(U, S, P) of
-      ok -> registered;
-      {error, exists} -> ok = ejabberd_auth:set_password(U, S, P), password_reset;
-      {error, Reason} -> {error, Reason}
-    end.")"
+  reply="$(ctl_call "$CALL_TIMEOUT_SECONDS" json register "$1" "$DOMAIN" "$2")" ||
+    die "could not register $1@$DOMAIN"
   case "$reply" in
-    registered) printf 'registered %s@%s\n' "$1" "$DOMAIN" ;;
-    password_reset) printf '%s@%s already existed: password reset\n' "$1" "$DOMAIN" ;;
+    '"registered"') printf 'registered %s@%s\n' "$1" "$DOMAIN" ;;
+    '"password_reset"') printf '%s@%s already existed: password reset\n' "$1" "$DOMAIN" ;;
     *) die "could not register $1@$DOMAIN: $reply" ;;
   esac
 }
@@ -583,45 +600,41 @@ cmd_register_bulk() {
   (($# == 3)) || die "usage: register-bulk PREFIX COUNT PASSWORD"
   is_uint "$2" || die "COUNT must be a number: $2"
   local reply
-  reply="$(rpc "$BULK_TIMEOUT_SECONDS" "
-    Prefix = $(erl_binary "$1"), S = $(erl_binary "$DOMAIN"), P = $(erl_binary "$3"),
-    Register = fun(I) ->
-        U = <<Prefix/binary, (integer_to_binary(I))/binary>>,
-        case ejabberd_auth:try_register(U, S, P) of
-          {error, exists} -> ok = ejabberd_auth:set_password(U, S, P), existed;
-          Other -> Other
-        end
-      end,
-    Results = [Register(I) || I <- lists:seq(1, $2)],
-    Errors = lists:usort([R || {error, R} <- Results]),
-    lists:flatten(io_lib:format(\"~b ~b ~0tp\", [length([x || ok <- Results]), length([x || existed <- Results]), Errors])).")"
-  # reply is a printed string: "Registered Existed Errors"
-  reply="${reply#\"}"
-  reply="${reply%\"}"
-  local registered existed errors
-  read -r registered existed errors <<<"$reply"
-  [[ "$errors" == '[]' ]] || die "register-bulk $1 $2: errors $errors (registered $registered, existed $existed)"
+  reply="$(ctl_call "$BULK_TIMEOUT_SECONDS" json register_bulk "$1" "$DOMAIN" "$2" "$3")" ||
+    die "register-bulk $1 $2 failed"
+  # {"registered":N,"existed":M}, in either order
+  [[ "$reply" =~ \"registered\":([0-9]+) ]] || die "register-bulk $1 $2: unexpected reply: $reply"
+  local registered="${BASH_REMATCH[1]}"
+  [[ "$reply" =~ \"existed\":([0-9]+) ]] || die "register-bulk $1 $2: unexpected reply: $reply"
   printf '%s1..%s%s@%s: %s registered, %s already existed (password reset)\n' \
-    "$1" "$1" "$2" "$DOMAIN" "$registered" "$existed"
+    "$1" "$1" "$2" "$DOMAIN" "$registered" "${BASH_REMATCH[1]}"
 }
 
 cmd_unregister() {
   (($# == 1)) || die "usage: unregister NAME"
   local reply
-  reply="$(rpc "$CALL_TIMEOUT_SECONDS" "ejabberd_auth:remove_user($(erl_binary "$1"), $(erl_binary "$DOMAIN")).")"
-  [[ "$reply" == ok ]] || die "could not unregister $1@$DOMAIN: $reply"
+  reply="$(ctl_call "$CALL_TIMEOUT_SECONDS" json unregister "$1" "$DOMAIN")" ||
+    die "could not unregister $1@$DOMAIN"
+  [[ "$reply" == '"ok"' ]] || die "could not unregister $1@$DOMAIN: $reply"
   printf 'unregistered %s@%s\n' "$1" "$DOMAIN"
+}
+
+cmd_users() {
+  (($# == 0)) || die "usage: users"
+  local user
+  ctl_call "$CALL_TIMEOUT_SECONDS" lines users "$DOMAIN" |
+    while IFS= read -r user; do printf '%s@%s\n' "$user" "$DOMAIN"; done
 }
 
 cmd_sessions() {
   (($# <= 1)) || die "usage: sessions [PREFIX]"
-  # Stored user names are nodeprep'ed (lowercased); compare the prefix alike.
-  rpc "$CALL_TIMEOUT_SECONDS" "
-    Raw = $(erl_binary "${1:-}"), S = $(erl_binary "$DOMAIN"),
-    Prefix = case jid:nodeprep(Raw) of error -> Raw; Prepped -> Prepped end,
-    Size = byte_size(Prefix),
-    length([U || {U, Server, _} <- ejabberd_sm:dirty_get_sessions_list(),
-                 Server =:= S, binary:longest_common_prefix([U, Prefix]) =:= Size])."
+  ctl_call "$CALL_TIMEOUT_SECONDS" json sessions "${1:-}" "$DOMAIN"
+}
+
+cmd_ctl() {
+  (($# >= 1)) || die "usage: ctl FUNCTION [ARG...]"
+  [[ "$1" =~ ^[a-z][a-z0-9_]*$ ]] || die "not a function name: $1"
+  ctl_call "$CALL_TIMEOUT_SECONDS" json "$@"
 }
 
 cmd_env_json() {
@@ -677,8 +690,10 @@ main() {
     register) require_ejabberd; require_settings; cmd_register "$@" ;;
     register-bulk) require_ejabberd; require_settings; cmd_register_bulk "$@" ;;
     unregister) require_ejabberd; require_settings; cmd_unregister "$@" ;;
-    connected) require_ejabberd; require_settings; rpc "$CALL_TIMEOUT_SECONDS" 'ejabberd_sm:connected_users_number().' ;;
+    users) require_ejabberd; require_settings; cmd_users "$@" ;;
+    connected) require_ejabberd; require_settings; ctl_call "$CALL_TIMEOUT_SECONDS" json connected ;;
     sessions) require_ejabberd; require_settings; cmd_sessions "$@" ;;
+    ctl) require_ejabberd; require_settings; cmd_ctl "$@" ;;
     eval)
       (($# == 1)) || die "usage: eval 'ERLANG EXPRESSIONS.'"
       require_ejabberd; require_settings; rpc "$CALL_TIMEOUT_SECONDS" "$1"

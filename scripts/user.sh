@@ -28,18 +28,14 @@ fi
 case "${1:-}" in
   add)
     (($# == 3)) || usage
-    exec "${ejabberd[@]}" register "$2" "$3"
+    exec "${ejabberd[@]}" register -- "$2" "$3"
     ;;
   remove)
     (($# == 2)) || usage
-    exec "${ejabberd[@]}" unregister "$2"
+    exec "${ejabberd[@]}" unregister -- "$2"
     ;;
   list)
     (($# == 1)) || usage
-    eval "$("${ejabberd[@]}" env)"
-    "${ejabberd[@]}" eval "
-      S = <<\"$MEGAPHONE_EJABBERD_DOMAIN\">>,
-      lists:flatten([[binary_to_list(U), \"@\", binary_to_list(S), \"\\n\"] || {U, _} <- lists:sort(ejabberd_auth:get_users(S))])." |
-      sed -e 's/^"//' -e 's/"$//' -e 's/\\n/\n/g' | sed '/^$/d'
+    exec "${ejabberd[@]}" users
     ;;
 esac

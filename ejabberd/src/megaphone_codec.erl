@@ -18,15 +18,14 @@
 
 -type conn_id() :: 0..?MEGAPHONE_MAX_CONNECTION_ID.
 -type frame() :: {conn_id(), binary()}.
--type frame_error() :: bad_length | bad_id | bad_separator |
-                       length_too_small | frame_too_large.
-
--type denied_reason() :: bad_secret | bad_version | malformed_auth.
--type close_reason() :: normal | stream_error | unknown_id | open_failed |
-                        frame_too_large | shutdown.
--type bye_reason() :: {malformed_frame, frame_error()} | handshake_required |
-                      handshake_timeout | heartbeat_timeout | duplicate_id |
-                      unknown_control | shutdown.
+%% Words of the protocol are atoms here: the words of megaphone_link.hrl with
+%% their hyphens turned into underscores (see "Words" below), e.g. the frame
+%% error `bad-length` is bad_length. The header is the one list of them.
+-type frame_error() :: atom().      % a word of ?MEGAPHONE_FRAME_ERRORS
+-type denied_reason() :: atom().    % a word of ?MEGAPHONE_DENIED_REASONS
+-type close_reason() :: atom().     % a word of ?MEGAPHONE_CLOSE_REASONS
+%% A word of ?MEGAPHONE_BYE_REASONS; malformed_frame comes with its code.
+-type bye_reason() :: {malformed_frame, frame_error()} | atom().
 -type control() ::
         {challenge, Vsn :: non_neg_integer(), Nonce :: binary()} |
         {auth, Vsn :: non_neg_integer(), Hmac :: binary(),
@@ -186,11 +185,8 @@ pad(N, Width) ->
 
 %% The error code as written in the spec and in `bye malformed-frame <code>`.
 -spec format_error(frame_error()) -> binary().
-format_error(bad_length) -> <<"bad-length">>;
-format_error(bad_id) -> <<"bad-id">>;
-format_error(bad_separator) -> <<"bad-separator">>;
-format_error(length_too_small) -> <<"length-too-small">>;
-format_error(frame_too_large) -> <<"frame-too-large">>.
+format_error(Code) ->
+    to_word(frame_error, Code).
 
 %%%===================================================================
 %%% Control messages (spec "Control channel")
@@ -200,11 +196,11 @@ format_error(frame_too_large) -> <<"frame-too-large">>.
 -spec parse_control(binary()) -> control() | {error, control_error()}.
 parse_control(Bin) ->
     [Word | Args] = binary:split(Bin, <<" ">>, [global]),
-    case lists:member(Word, ?MEGAPHONE_CONTROL_WORDS) of
+    case lists:member(Word, words_of(control)) of
         false ->
             {error, unknown_word};
         true ->
-            Name = binary_to_atom(Word, latin1),
+            Name = to_atom(Word),
             try control(Name, Args)
             catch throw:bad_arguments -> {error, {bad_arguments, Name}}
             end
@@ -218,52 +214,62 @@ control(auth, [Vsn, Hmac, Max]) ->
 control(ready, [Vsn, Max, Timeout]) ->
     {ready, number(Vsn), pos_number(Max), pos_number(Timeout)};
 control(denied, [Reason]) ->
-    {denied, reason(Reason, denied_reasons())};
+    {denied, from_word(denied, Reason)};
 control(open, [Id, IP, Port]) ->
     {open, conn_id(Id), ip(IP), port(Port)};
 control(close, [Id, Reason]) ->
-    %% A close is a close: a reason word outside the spec's list ends the
-    %% session all the same, and comes back as a binary.
-    {close, conn_id(Id), reason_or_token(Reason, close_reasons())};
+    %% Spec "Sessions": a close is a close. A reason word outside the list
+    %% ends the session all the same, and comes back as a binary.
+    {close, conn_id(Id), from_word_or_token(close, Reason)};
 control(ping, [N]) ->
     {ping, number(N)};
 control(pong, [N]) ->
     {pong, number(N)};
-control(bye, [<<"malformed-frame">>, Code] = Words) ->
-    try {bye, {malformed_frame, reason(Code, frame_errors())}}
+control(bye, [Reason | More] = Words) ->
+    %% The other side is leaving whatever it says; words outside the list
+    %% are kept for logs.
+    try {bye, bye_reason(from_word(bye, Reason), More)}
     catch throw:bad_arguments -> {bye, tokens(Words)}
     end;
-control(bye, [Reason]) ->
-    {bye, reason_or_token(Reason, bye_reasons())};
-control(bye, [_, _ | _] = Words) ->
-    %% The other side is leaving whatever it says; keep its words for logs.
-    {bye, tokens(Words)};
 control(_, _) ->
     throw(bad_arguments).
 
+%% Spec "Ending the link": malformed-frame is followed by the frame error.
+-spec bye_reason(atom(), [binary()]) -> bye_reason().
+bye_reason(malformed_frame, [Code]) ->
+    {malformed_frame, from_word(frame_error, Code)};
+bye_reason(malformed_frame, _) ->
+    throw(bad_arguments);
+bye_reason(Reason, []) ->
+    Reason;
+bye_reason(_, _) ->
+    throw(bad_arguments).
+
 -spec format_control(control()) -> binary().
-format_control({challenge, Vsn, Nonce}) ->
-    words([<<"challenge">>, integer_to_binary(Vsn), Nonce]);
-format_control({auth, Vsn, Hmac, Max}) ->
-    words([<<"auth">>, integer_to_binary(Vsn), Hmac, integer_to_binary(Max)]);
-format_control({ready, Vsn, Max, Timeout}) ->
-    words([<<"ready">>, integer_to_binary(Vsn), integer_to_binary(Max),
-           integer_to_binary(Timeout)]);
-format_control({denied, Reason}) ->
-    words([<<"denied">>, word(Reason)]);
-format_control({open, Id, IP, Port}) ->
-    words([<<"open">>, integer_to_binary(Id), list_to_binary(inet:ntoa(IP)),
-           integer_to_binary(Port)]);
-format_control({close, Id, Reason}) ->
-    words([<<"close">>, integer_to_binary(Id), word(Reason)]);
-format_control({ping, N}) ->
-    words([<<"ping">>, integer_to_binary(N)]);
-format_control({pong, N}) ->
-    words([<<"pong">>, integer_to_binary(N)]);
-format_control({bye, {malformed_frame, Code}}) ->
-    words([<<"bye">>, <<"malformed-frame">>, format_error(Code)]);
-format_control({bye, Reason}) ->
-    words([<<"bye">>, word(Reason)]).
+format_control(Control) ->
+    words([to_word(control, element(1, Control)) | arguments(Control)]).
+
+-spec arguments(control()) -> [binary()].
+arguments({challenge, Vsn, Nonce}) ->
+    [integer_to_binary(Vsn), Nonce];
+arguments({auth, Vsn, Hmac, Max}) ->
+    [integer_to_binary(Vsn), Hmac, integer_to_binary(Max)];
+arguments({ready, Vsn, Max, Timeout}) ->
+    [integer_to_binary(Vsn), integer_to_binary(Max),
+     integer_to_binary(Timeout)];
+arguments({denied, Reason}) ->
+    [to_word(denied, Reason)];
+arguments({open, Id, IP, Port}) ->
+    [integer_to_binary(Id), list_to_binary(inet:ntoa(IP)),
+     integer_to_binary(Port)];
+arguments({close, Id, Reason}) ->
+    [integer_to_binary(Id), to_word_or_token(close, Reason)];
+arguments({Ping, N}) when Ping == ping; Ping == pong ->
+    [integer_to_binary(N)];
+arguments({bye, {malformed_frame = Reason, Code}}) ->
+    [to_word(bye, Reason), format_error(Code)];
+arguments({bye, Reason}) ->
+    [to_word_or_token(bye, Reason)].
 
 -spec format_control_error(control_error()) -> binary().
 format_control_error(unknown_word) ->
@@ -272,31 +278,56 @@ format_control_error({bad_arguments, Name}) ->
     <<"bad arguments to '", (atom_to_binary(Name, latin1))/binary, "'">>.
 
 %%%-------------------------------------------------------------------
-%%% Words
+%%% Words: every word comes from megaphone_link.hrl (spec "Words"); an atom
+%%% here is its word with underscores for hyphens, derived in to_atom/1 only.
 %%%-------------------------------------------------------------------
+-type word_set() :: control | denied | close | bye | frame_error.
+
+-spec words_of(word_set()) -> [binary()].
+words_of(control) -> ?MEGAPHONE_CONTROL_WORDS;
+words_of(denied) -> ?MEGAPHONE_DENIED_REASONS;
+words_of(close) -> ?MEGAPHONE_CLOSE_REASONS;
+words_of(bye) -> ?MEGAPHONE_BYE_REASONS;
+words_of(frame_error) -> ?MEGAPHONE_FRAME_ERRORS.
+
+%% Only ever called on the header's words, never on input: the atom table
+%% cannot grow from what the other side sends.
+-spec to_atom(binary()) -> atom().
+to_atom(Word) ->
+    binary_to_atom(binary:replace(Word, <<"-">>, <<"_">>, [global]), latin1).
+
+%% The atom of a word of Set; any other word is a bad argument.
+-spec from_word(word_set(), binary()) -> atom().
+from_word(Set, Word) ->
+    case lists:member(Word, words_of(Set)) of
+        true -> to_atom(Word);
+        false -> throw(bad_arguments)
+    end.
+
+%% The word of an atom of Set. Any other atom is a bug on this side.
+-spec to_word(word_set(), atom()) -> binary().
+to_word(Set, Atom) ->
+    case [Word || Word <- words_of(Set), to_atom(Word) == Atom] of
+        [Word] -> Word;
+        [] -> erlang:error({not_a_word, Set, Atom})
+    end.
+
+%% Spec "Sessions": a newer peer may know more words; keep them as tokens.
+-spec from_word_or_token(word_set(), binary()) -> atom() | binary().
+from_word_or_token(Set, Word) ->
+    try from_word(Set, Word)
+    catch throw:bad_arguments -> token(Word)
+    end.
+
+-spec to_word_or_token(word_set(), atom() | binary()) -> binary().
+to_word_or_token(_Set, Token) when is_binary(Token) ->
+    Token;
+to_word_or_token(Set, Atom) ->
+    to_word(Set, Atom).
+
 -spec words([binary()]) -> binary().
 words(Words) ->
     iolist_to_binary(lists:join(<<" ">>, Words)).
-
-%% Reason atoms are the spec's hyphenated words with underscores.
--spec word(atom() | binary()) -> binary().
-word(Word) when is_binary(Word) ->
-    Word;
-word(Atom) ->
-    binary:replace(atom_to_binary(Atom, latin1), <<"_">>, <<"-">>, [global]).
-
--spec reason(binary(), [atom()]) -> atom().
-reason(Word, Known) ->
-    case [R || R <- Known, word(R) == Word] of
-        [R] -> R;
-        [] -> throw(bad_arguments)
-    end.
-
--spec reason_or_token(binary(), [atom()]) -> atom() | binary().
-reason_or_token(Word, Known) ->
-    try reason(Word, Known)
-    catch throw:bad_arguments -> token(Word)
-    end.
 
 -spec tokens([binary()]) -> binary().
 tokens(Words) ->
@@ -313,22 +344,6 @@ token(Word) when byte_size(Word) > 0, byte_size(Word) =< 64 ->
     end;
 token(_) ->
     throw(bad_arguments).
-
--spec denied_reasons() -> [denied_reason()].
-denied_reasons() -> [bad_secret, bad_version, malformed_auth].
-
--spec close_reasons() -> [close_reason()].
-close_reasons() ->
-    [normal, stream_error, unknown_id, open_failed, frame_too_large, shutdown].
-
--spec bye_reasons() -> [atom()].
-bye_reasons() ->
-    [handshake_required, handshake_timeout, heartbeat_timeout, duplicate_id,
-     unknown_control, shutdown].
-
--spec frame_errors() -> [frame_error()].
-frame_errors() ->
-    [bad_length, bad_id, bad_separator, length_too_small, frame_too_large].
 
 -spec number(binary()) -> non_neg_integer().
 number(Word) when byte_size(Word) > 0, byte_size(Word) =< ?MAX_NUMBER_DIGITS ->

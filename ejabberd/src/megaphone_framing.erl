@@ -8,11 +8,10 @@
 -export([decode/2, encode/1, too_big/0]).
 
 -include("fxml.hrl").
+-include("megaphone_link.hrl").
 
 -export_type([input/0, output/0, output_kind/0]).
 
--define(NS_FRAMING, <<"urn:ietf:params:xml:ns:xmpp-framing">>).
--define(NS_STREAM, <<"http://etherx.jabber.org/streams">>).
 -define(NS_CLIENT, <<"jabber:client">>).
 
 %% xmpp_stream_in turns exactly this text into policy-violation; any other
@@ -21,9 +20,9 @@
 
 %% Content is parsed inside this root, so that an element without xmlns is
 %% in jabber:client (spec) and a `stream:` prefix is bound.
--define(ROOT_OPEN, "<m xmlns='jabber:client' "
-                   "xmlns:stream='http://etherx.jabber.org/streams'>").
--define(ROOT_CLOSE, "</m>").
+-define(ROOT_OPEN, <<"<m xmlns='", ?NS_CLIENT/binary, "' xmlns:stream='",
+                     ?MEGAPHONE_NS_STREAM/binary, "'>">>).
+-define(ROOT_CLOSE, <<"</m>">>).
 
 -type input() :: {xmlstreamstart, binary(), [{binary(), binary()}]} |
                  {xmlstreamend, binary()} |
@@ -35,6 +34,9 @@
                   {xmlstreamraw, iodata()} |
                   {xmlstreamcdata, binary()}.
 -type output_kind() :: header | element | stream_error | trailer.
+%% What each name of ?MEGAPHONE_FRAMING_ELEMENTS stands for, in its order.
+-type event() :: header | trailer | features | stream_error.
+-define(EVENTS, [header, trailer, features, stream_error]).
 
 %% The stream events in one frame of content from the front end. Content
 %% over MaxStanzaSize bytes or not well-formed becomes one error event, which
@@ -45,7 +47,7 @@ decode(Content, MaxStanzaSize) when is_integer(MaxStanzaSize),
     [too_big()];
 decode(Content, _MaxStanzaSize) ->
     case fxml_stream:parse_element(
-           <<?ROOT_OPEN, Content/binary, ?ROOT_CLOSE>>) of
+           <<?ROOT_OPEN/binary, Content/binary, ?ROOT_CLOSE/binary>>) of
         #xmlel{children = Children} ->
             lists:filtermap(fun input/1, Children);
         {error, {_, _} = Why} ->
@@ -60,23 +62,19 @@ too_big() ->
     {xmlstreamerror, ?TOO_BIG}.
 
 -spec input(fxml:xmlel() | {xmlcdata, binary()}) -> {true, input()} | false.
-input(#xmlel{name = <<"open">>, attrs = Attrs} = El) ->
-    case fxml:get_attr_s(<<"xmlns">>, Attrs) of
-        ?NS_FRAMING ->
+input(#xmlel{name = Name, attrs = Attrs} = El) ->
+    case {event(Name), fxml:get_attr_s(<<"xmlns">>, Attrs)} of
+        {header, ?MEGAPHONE_NS_FRAMING} ->
             %% RFC 7395 3.3.2: <open/> stands for the stream header.
             {true, {xmlstreamstart, <<"stream:stream">>,
-                    [{<<"xmlns:stream">>, ?NS_STREAM},
+                    [{<<"xmlns:stream">>, ?MEGAPHONE_NS_STREAM},
                      {<<"xmlns">>, ?NS_CLIENT} | without_ns(Attrs)]}};
+        {trailer, ?MEGAPHONE_NS_FRAMING} ->
+            %% RFC 7395 3.6: <close/> ends the stream.
+            {true, {xmlstreamend, <<"stream:stream">>}};
         _ ->
             {true, El}
     end;
-input(#xmlel{name = <<"close">>, attrs = Attrs} = El) ->
-    case fxml:get_attr_s(<<"xmlns">>, Attrs) of
-        ?NS_FRAMING -> {true, {xmlstreamend, <<"stream:stream">>}};
-        _ -> {true, El}
-    end;
-input(#xmlel{} = El) ->
-    {true, El};
 input({xmlcdata, _}) ->
     %% Whitespace between top-level elements.
     false.
@@ -85,22 +83,22 @@ input({xmlcdata, _}) ->
 %% body without parsing it (spec "Session content", listener -> front end).
 -spec encode(output()) -> {output_kind(), binary()} | skip.
 encode({xmlstreamstart, _Name, Attrs}) ->
-    Open = #xmlel{name = <<"open">>,
-                  attrs = [{<<"xmlns">>, ?NS_FRAMING} | without_ns(Attrs)]},
-    {header, fxml:element_to_binary(Open)};
+    {header, framing_element(header, without_ns(Attrs))};
 encode({xmlstreamend, _Name}) ->
-    {trailer, close_element()};
-encode({xmlstreamelement, #xmlel{name = <<"stream:error">>} = El}) ->
-    {stream_error, stream_prefixed(El)};
-encode({xmlstreamelement, #xmlel{name = <<"stream:", _/binary>>} = El}) ->
-    {element, stream_prefixed(El)};
-encode({xmlstreamelement, #xmlel{attrs = Attrs} = El}) ->
-    case lists:keymember(<<"xmlns">>, 1, Attrs) of
-        true ->
-            {element, fxml:element_to_binary(El)};
-        false ->
-            {element, fxml:element_to_binary(
-                        El#xmlel{attrs = [{<<"xmlns">>, ?NS_CLIENT} | Attrs]})}
+    {trailer, framing_element(trailer, [])};
+encode({xmlstreamelement, #xmlel{name = Name, attrs = Attrs} = El}) ->
+    case event(Name) of
+        stream_error ->
+            {stream_error, stream_prefixed(El)};
+        features ->
+            {element, stream_prefixed(El)};
+        _ ->
+            case lists:keymember(<<"xmlns">>, 1, Attrs) of
+                true -> {element, fxml:element_to_binary(El)};
+                false -> {element, fxml:element_to_binary(
+                                     El#xmlel{attrs = [{<<"xmlns">>, ?NS_CLIENT}
+                                                       | Attrs]})}
+            end
     end;
 encode({xmlstreamraw, _}) ->
     %% Whitespace keepalives have no place in element framing.
@@ -108,16 +106,38 @@ encode({xmlstreamraw, _}) ->
 encode({xmlstreamcdata, _}) ->
     skip.
 
--spec close_element() -> binary().
-close_element() ->
+%% <open/> or <close/> in the framing namespace (RFC 7395 3.3.2, 3.6).
+-spec framing_element(header | trailer, [{binary(), binary()}]) -> binary().
+framing_element(Event, Attrs) ->
     fxml:element_to_binary(
-      #xmlel{name = <<"close">>, attrs = [{<<"xmlns">>, ?NS_FRAMING}]}).
+      #xmlel{name = name(Event),
+             attrs = [{<<"xmlns">>, ?MEGAPHONE_NS_FRAMING} | Attrs]}).
 
+%% <stream:features/> and <stream:error/> bind their own prefix.
 -spec stream_prefixed(fxml:xmlel()) -> binary().
 stream_prefixed(El) ->
     fxml:element_to_binary(
-      fxml:replace_tag_attr(<<"xmlns:stream">>, ?NS_STREAM, El)).
+      fxml:replace_tag_attr(<<"xmlns:stream">>, ?MEGAPHONE_NS_STREAM, El)).
 
 -spec without_ns([{binary(), binary()}]) -> [{binary(), binary()}].
 without_ns(Attrs) ->
     [A || {K, _} = A <- Attrs, K /= <<"xmlns">>, K /= <<"xmlns:stream">>].
+
+%%%-------------------------------------------------------------------
+%%% Element names: every one from ?MEGAPHONE_FRAMING_ELEMENTS (spec "Words")
+%%%-------------------------------------------------------------------
+-spec names() -> [{event(), binary()}].
+names() ->
+    lists:zip(?EVENTS, ?MEGAPHONE_FRAMING_ELEMENTS).
+
+-spec name(event()) -> binary().
+name(Event) ->
+    {Event, Name} = lists:keyfind(Event, 1, names()),
+    Name.
+
+-spec event(binary()) -> event() | none.
+event(Name) ->
+    case lists:keyfind(Name, 2, names()) of
+        {Event, Name} -> Event;
+        false -> none
+    end.

@@ -23,6 +23,8 @@
 
 %% Link API
 -export([start_link/1, deliver/2]).
+%% Diagnostics
+-export([info/1]).
 %% xmpp_socket callbacks, called by the ejabberd_c2s
 -export([send_xml/2, setopts/2, get_owner/1, get_transport/1, peername/1,
          sockname/1, change_shaper/2, reset_stream/1, controlling_process/2,
@@ -34,7 +36,7 @@
 -include("logger.hrl").
 -include("megaphone_link.hrl").
 
--export_type([config/0, socket/0]).
+-export_type([config/0, socket/0, info/0]).
 
 %% What the link process gives each session.
 -type config() :: #{link_socket := inet:socket(),
@@ -45,6 +47,11 @@
                     peer_max_frame_size := pos_integer(),
                     access := atom(),
                     shaper := atom()}.
+
+%% What info/1 tells: the session's connection ID, its c2s, and the socket
+%% of the link it is on.
+-type info() :: #{conn_id := pos_integer(), c2s := pid(),
+                  link := inet:socket()}.
 
 %% The socket term the c2s holds: small, since every c2s keeps one.
 -record(megaphone_socket, {pid :: pid(),
@@ -96,6 +103,15 @@ start_link(Config) ->
 deliver(Pid, Content) ->
     Pid ! {?MODULE, frame, Content},
     ok.
+
+%%%===================================================================
+%%% Diagnostics
+%%%===================================================================
+
+%% For megaphone_ctl (tests, benchmarks): which c2s and link this is.
+-spec info(pid()) -> info().
+info(Pid) ->
+    gen_server:call(Pid, info, 5000).
 
 %%%===================================================================
 %%% xmpp_socket callbacks (in the c2s process)
@@ -210,6 +226,10 @@ handle_call({send, Kind, Content}, _From, State) ->
              end,
     {reply, send_frame(State#state.conn_id, Content, State), State1,
      ?IDLE_MS};
+handle_call(info, _From, #state{socket = Socket} = State) ->
+    Info = #{conn_id => State#state.conn_id, c2s => State#state.c2s,
+             link => Socket#megaphone_socket.link_socket},
+    {reply, Info, State, ?IDLE_MS};
 handle_call(close, _From, State) ->
     send_close(close_reason(State), State),
     {stop, normal, ok, State};

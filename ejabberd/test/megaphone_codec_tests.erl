@@ -194,11 +194,15 @@ error_in_second_chunk_after_a_complete_frame_test() ->
                  megaphone_codec:decode(<<"0-">>, St1)).
 
 format_error_gives_the_spec_codes_test() ->
-    ?assertEqual([<<"bad-length">>, <<"bad-id">>, <<"bad-separator">>,
-                  <<"length-too-small">>, <<"frame-too-large">>],
+    %% Every atom the decoder returns, in the header's order.
+    ?assertEqual(?MEGAPHONE_FRAME_ERRORS,
                  [megaphone_codec:format_error(E)
                   || E <- [bad_length, bad_id, bad_separator,
                            length_too_small, frame_too_large]]).
+
+format_error_of_an_atom_outside_the_list_is_a_bug_test() ->
+    ?assertError({not_a_word, frame_error, bad_thing},
+                 megaphone_codec:format_error(bad_thing)).
 
 %%%-------------------------------------------------------------------
 %%% Control messages (spec "Control channel")
@@ -222,6 +226,8 @@ control_samples() ->
      {<<"close 5 open-failed">>, {close, 5, open_failed}},
      {<<"close 5 frame-too-large">>, {close, 5, frame_too_large}},
      {<<"close 5 shutdown">>, {close, 5, shutdown}},
+     {<<"close 5 timeout">>, {close, 5, timeout}},
+     {<<"close 5 error">>, {close, 5, error}},
      {<<"ping 0">>, {ping, 0}},
      {<<"pong 12345">>, {pong, 12345}},
      {<<"bye malformed-frame bad-length">>, {bye, {malformed_frame, bad_length}}},
@@ -283,10 +289,10 @@ control_messages_with_bad_arguments_are_rejected_test() ->
      || {Word, Text} <- Bad].
 
 close_with_a_reason_outside_the_spec_still_parses_test() ->
-    ?assertEqual({close, 4, <<"timeout">>},
-                 megaphone_codec:parse_control(<<"close 4 timeout">>)),
-    ?assertEqual(<<"close 4 timeout">>,
-                 megaphone_codec:format_control({close, 4, <<"timeout">>})).
+    ?assertEqual({close, 4, <<"going-away">>},
+                 megaphone_codec:parse_control(<<"close 4 going-away">>)),
+    ?assertEqual(<<"close 4 going-away">>,
+                 megaphone_codec:format_control({close, 4, <<"going-away">>})).
 
 bye_with_unknown_words_still_parses_test() ->
     ?assertEqual({bye, <<"going-away">>},
@@ -295,6 +301,64 @@ bye_with_unknown_words_still_parses_test() ->
                  megaphone_codec:parse_control(<<"bye malformed-frame bad-thing">>)),
     ?assertEqual({bye, <<"shutdown soon">>},
                  megaphone_codec:parse_control(<<"bye shutdown soon">>)).
+
+%%%-------------------------------------------------------------------
+%%% Every word of the header's lists (spec "Words") round-trips: it parses
+%%% to an atom (not a kept token) and formats back to the same text.
+%%%-------------------------------------------------------------------
+round_trip(Text) ->
+    Term = megaphone_codec:parse_control(Text),
+    {Text, Term, megaphone_codec:format_control(Term)}.
+
+every_denied_reason_round_trips_test() ->
+    [begin
+         Text = <<"denied ", W/binary>>,
+         ?assertMatch({Text, {denied, R}, Text} when is_atom(R),
+                      round_trip(Text))
+     end || W <- ?MEGAPHONE_DENIED_REASONS].
+
+every_close_reason_round_trips_test() ->
+    [begin
+         Text = <<"close 12 ", W/binary>>,
+         ?assertMatch({Text, {close, 12, R}, Text} when is_atom(R),
+                      round_trip(Text))
+     end || W <- ?MEGAPHONE_CLOSE_REASONS].
+
+every_bye_reason_round_trips_test() ->
+    [begin
+         Text = <<"bye ", W/binary>>,
+         ?assertMatch({Text, {bye, R}, Text} when is_atom(R),
+                      round_trip(Text))
+     end || W <- ?MEGAPHONE_BYE_REASONS, W /= <<"malformed-frame">>].
+
+every_frame_error_round_trips_after_malformed_frame_test() ->
+    [begin
+         Text = <<"bye malformed-frame ", W/binary>>,
+         ?assertMatch({Text, {bye, {malformed_frame, E}}, Text} when is_atom(E),
+                      round_trip(Text)),
+         {bye, {malformed_frame, E}} = megaphone_codec:parse_control(Text),
+         ?assertEqual(W, megaphone_codec:format_error(E))
+     end || W <- ?MEGAPHONE_FRAME_ERRORS].
+
+malformed_frame_is_in_the_bye_list_and_needs_its_code_test() ->
+    ?assert(lists:member(<<"malformed-frame">>, ?MEGAPHONE_BYE_REASONS)),
+    %% Without a code it is kept as the other side's words.
+    ?assertEqual({bye, <<"malformed-frame">>},
+                 megaphone_codec:parse_control(<<"bye malformed-frame">>)).
+
+every_control_word_formats_from_its_atom_test() ->
+    [begin
+         Word = atom_to_binary(element(1, Term), latin1),
+         ?assert(lists:member(Word, ?MEGAPHONE_CONTROL_WORDS)),
+         [First | _] = binary:split(megaphone_codec:format_control(Term), <<" ">>),
+         ?assertEqual(Word, First)
+     end || {_Text, Term} <- control_samples()].
+
+formatting_an_atom_outside_its_list_is_a_bug_test() ->
+    ?assertError({not_a_word, close, bogus},
+                 megaphone_codec:format_control({close, 1, bogus})),
+    ?assertError({not_a_word, denied, bad_secret_},
+                 megaphone_codec:format_control({denied, bad_secret_})).
 
 control_frame_round_trip_through_the_decoder_test() ->
     Text = megaphone_codec:format_control({pong, 7}),

@@ -4,9 +4,10 @@
 
 -include_lib("eunit/include/eunit.hrl").
 -include("fxml.hrl").
+-include("megaphone_link.hrl").
 
--define(NS_FRAMING, <<"urn:ietf:params:xml:ns:xmpp-framing">>).
--define(NS_STREAM, <<"http://etherx.jabber.org/streams">>).
+-define(NS_FRAMING, ?MEGAPHONE_NS_FRAMING).
+-define(NS_STREAM, ?MEGAPHONE_NS_STREAM).
 
 decode(Content) ->
     megaphone_framing:decode(Content, 65536).
@@ -128,3 +129,36 @@ element_with_a_namespace_is_left_alone_test() ->
 whitespace_keepalives_are_not_sent_test() ->
     ?assertEqual(skip, megaphone_framing:encode({xmlstreamraw, <<"\r\n\r\n">>})),
     ?assertEqual(skip, megaphone_framing:encode({xmlstreamcdata, <<" ">>})).
+
+%%%-------------------------------------------------------------------
+%%% The names written are the header's (spec "Words")
+%%%-------------------------------------------------------------------
+name_of({_Kind, Bin}) ->
+    #xmlel{name = Name} = fxml_stream:parse_element(Bin),
+    Name.
+
+output_names_are_the_framing_elements_in_order_test() ->
+    Outputs = [{xmlstreamstart, <<"stream:stream">>, [{<<"id">>, <<"1">>}]},
+               {xmlstreamend, <<"stream:stream">>},
+               {xmlstreamelement, #xmlel{name = <<"stream:features">>}},
+               {xmlstreamelement, #xmlel{name = <<"stream:error">>}}],
+    ?assertEqual(?MEGAPHONE_FRAMING_ELEMENTS,
+                 [name_of(megaphone_framing:encode(O)) || O <- Outputs]),
+    ?assertEqual([header, trailer, element, stream_error],
+                 [element(1, megaphone_framing:encode(O)) || O <- Outputs]).
+
+stream_prefixed_outputs_bind_the_stream_namespace_test() ->
+    [begin
+         {_, Bin} = megaphone_framing:encode(
+                      {xmlstreamelement, #xmlel{name = Name}}),
+         #xmlel{attrs = Attrs} = fxml_stream:parse_element(Bin),
+         ?assertEqual({Name, ?MEGAPHONE_NS_STREAM},
+                      {Name, proplists:get_value(<<"xmlns:stream">>, Attrs)})
+     end || <<"stream:", _/binary>> = Name <- ?MEGAPHONE_FRAMING_ELEMENTS].
+
+framing_open_and_close_by_the_header_names_test() ->
+    [Open, Close | _] = ?MEGAPHONE_FRAMING_ELEMENTS,
+    El = fun(Name) -> <<"<", Name/binary, " xmlns='", ?NS_FRAMING/binary,
+                        "'/>">> end,
+    ?assertMatch([{xmlstreamstart, _, _}], decode(El(Open))),
+    ?assertMatch([{xmlstreamend, _}], decode(El(Close))).

@@ -5,7 +5,7 @@
 // a failure, Ctrl-C, SIGTERM, the bound). After a failure or the bound the
 // state directory stays, for its logs.
 import { join, relative } from 'node:path'
-import { PROJECT_ROOT, registerBulk, startEjabberd, stopEjabberd, type BenchEjabberd } from './ejabberd-control.js'
+import { PROJECT_ROOT, startEjabberd, stopEjabberd, type Ejabberd } from '../../test/helpers/ejabberd.js'
 import { ejabberdVersion, reading, type Reading } from './ejabberd-memory.js'
 import { log } from './harness.js'
 import type { RunSettings } from './options.js'
@@ -22,6 +22,7 @@ export class BenchRun {
   keep = false
   readonly #stopOthers: () => Promise<void> | void
   #ejabberd = false
+  #server: Ejabberd | undefined
   /** Processes on the idle server before any session. */
   #idleProcessCount = Infinity
   #watchdog: NodeJS.Timeout | undefined
@@ -65,20 +66,21 @@ export class BenchRun {
   }
 
   /** Starts the run's ejabberd, registers `users` users and counts the idle server's processes for later baselines. */
-  async startEjabberd (users: number): Promise<{ server: BenchEjabberd, version: string }> {
+  async startEjabberd (users: number): Promise<{ server: Ejabberd, version: string }> {
     this.#ejabberd = true
     log(`starting ejabberd in ${relative(PROJECT_ROOT, this.stateDir)}`)
-    const server = await startEjabberd(this.stateDir, process.pid)
-    const version = await ejabberdVersion(this.stateDir)
+    const server = this.#server = await startEjabberd({ stateDir: this.stateDir, ownerPid: process.pid })
+    const version = await ejabberdVersion(server)
     log(`${version}; registering ${users} users`)
-    await registerBulk(this.stateDir, USER_PREFIX, users, PASSWORD)
-    this.#idleProcessCount = (await reading(this.stateDir, { count: 1 })).processCount
+    await server.registerUsers(USER_PREFIX, users, PASSWORD)
+    this.#idleProcessCount = (await reading(server, { count: 1 })).processCount
     return { server, version }
   }
 
   /** A reading with no session open: first waits for the processes of ended sessions to exit. */
   async baseline (): Promise<Reading> {
-    return await reading(this.stateDir, { maxProcesses: this.#idleProcessCount + PROCESS_SLACK })
+    if (this.#server === undefined) throw new Error('baseline before startEjabberd')
+    return await reading(this.#server, { maxProcesses: this.#idleProcessCount + PROCESS_SLACK })
   }
 
   /** Cleans up, then prints the report on stdout. */
@@ -98,7 +100,7 @@ export class BenchRun {
       }
       if (!this.#ejabberd) return
       log(`stopping ejabberd (${relative(PROJECT_ROOT, this.stateDir)})`)
-      await stopEjabberd(this.stateDir, this.keep).catch((err: unknown) => log(`stop failed: ${String(err)}`))
+      await stopEjabberd(this.stateDir, { keep: this.keep }).catch((err: unknown) => log(`stop failed: ${String(err)}`))
     })()
     await this.#cleaningUp
   }

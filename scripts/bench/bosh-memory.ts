@@ -25,7 +25,7 @@ import os from 'node:os'
 import { join, relative } from 'node:path'
 import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
 import type { BoshClientsMessage, BoshClientsOptions, BoshClientsRequest, BoshClientsStatus } from './bosh-clients.js'
-import { PROJECT_ROOT, connectedUsers, sleep, waitForSessions, type BenchEjabberd } from './ejabberd-control.js'
+import { PROJECT_ROOT, sleep, type Ejabberd } from '../../test/helpers/ejabberd.js'
 import { delta, kib, mib, readingDetails, type Figure, type Readings } from './ejabberd-figures.js'
 import { reading, type Reading } from './ejabberd-memory.js'
 import { commandLine, forkChild, log, markdownTable, nextMessage, withTimeout, type Child } from './harness.js'
@@ -114,7 +114,7 @@ const run = new BenchRun(() => {
 interface Megaphone extends Child { url: string }
 
 /** The environment of the Megaphone process: Megaphone's defaults (log level included), except where it finds ejabberd and what it serves. */
-function megaphoneEnv (server: BenchEjabberd): NodeJS.ProcessEnv {
+function megaphoneEnv (server: Ejabberd): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MEGAPHONE_')))
   return {
     ...env,
@@ -127,7 +127,7 @@ function megaphoneEnv (server: BenchEjabberd): NodeJS.ProcessEnv {
   }
 }
 
-async function startMegaphone (server: BenchEjabberd): Promise<Megaphone> {
+async function startMegaphone (server: Ejabberd): Promise<Megaphone> {
   const execArgv = [...process.execArgv.filter((a) => a !== '--expose-gc'), '--expose-gc']
   // Its log goes to this process's stderr.
   const { child, exited } = running.megaphone = forkChild('megaphone-process', [], { execArgv, env: megaphoneEnv(server) })
@@ -192,7 +192,7 @@ async function waitForMegaphoneEmpty (megaphone: Megaphone): Promise<void> {
 
 interface Clients extends Child { loginMs: number, label: string }
 
-async function startClients (label: string, url: string, server: BenchEjabberd, n: number, settings: Settings): Promise<Clients> {
+async function startClients (label: string, url: string, server: Ejabberd, n: number, settings: Settings): Promise<Clients> {
   const opts: BoshClientsOptions = {
     url,
     domain: server.domain,
@@ -235,18 +235,18 @@ async function checkClients (clients: Clients, n: number, when: string): Promise
 }
 
 /** Terminates every session (XEP-0124 13), waits for the client process to exit and ejabberd to have no session. */
-async function terminateClients (server: BenchEjabberd, clients: Clients, n: number): Promise<number> {
+async function terminateClients (server: Ejabberd, clients: Clients, n: number): Promise<number> {
   const msg = await clientCall(clients, { type: 'terminate' }, terminateTimeoutMs(n))
   if (msg.type !== 'terminated') throw new Error(`${clients.label}: terminate: unexpected ${msg.type}`)
   if (msg.status.failures !== 0) throw new Error(`${clients.label}: terminate: ${describe(msg.status)}`)
   await withTimeout(`${clients.label}: client process exit`, CHILD_EXIT_TIMEOUT_MS, clients.exited)
   running.clients = null
-  await waitForSessions(server.stateDir, 0, CLOSE_TIMEOUT_MS)
+  await server.waitForConnected(0, CLOSE_TIMEOUT_MS)
   return msg.terminateMs
 }
 
 /** N sessions in, checked, and out: for warm-ups. */
-async function inAndOut (label: string, url: string, server: BenchEjabberd, n: number, settings: Settings): Promise<void> {
+async function inAndOut (label: string, url: string, server: Ejabberd, n: number, settings: Settings): Promise<void> {
   const clients = await startClients(label, url, server, n, settings)
   await checkClients(clients, n, 'after login')
   await terminateClients(server, clients, n)
@@ -254,12 +254,12 @@ async function inAndOut (label: string, url: string, server: BenchEjabberd, n: n
 
 // ---------------------------------------------------------------- phases
 
-async function expectConnected (server: BenchEjabberd, label: string, n: number): Promise<void> {
-  const connected = await connectedUsers(server.stateDir)
+async function expectConnected (server: Ejabberd, label: string, n: number): Promise<void> {
+  const connected = await server.connectedUsers()
   if (connected !== n) throw new Error(`${label}: ejabberd has ${connected} sessions, expected ${n}`)
 }
 
-async function megaphonePhase (server: BenchEjabberd, n: number, settings: Settings): Promise<MegaphonePhaseResult> {
+async function megaphonePhase (server: Ejabberd, n: number, settings: Settings): Promise<MegaphonePhaseResult> {
   const megaphone = await startMegaphone(server)
   await inAndOut('megaphone warm-up', megaphone.url, server, Math.min(n, MEGAPHONE_WARM_UP), settings)
   await waitForMegaphoneEmpty(megaphone)
@@ -276,7 +276,7 @@ async function megaphonePhase (server: BenchEjabberd, n: number, settings: Setti
       `${nodeLoaded.linkSessions} link sessions, link ${nodeLoaded.linkStatus}`)
   }
   await expectConnected(server, 'megaphone', n)
-  const loaded = await reading(server.stateDir)
+  const loaded = await reading(server)
   const status = await checkClients(clients, n, 'after the readings')
   const terminateMs = await terminateClients(server, clients, n)
   await waitForMegaphoneEmpty(megaphone)
@@ -284,14 +284,14 @@ async function megaphonePhase (server: BenchEjabberd, n: number, settings: Setti
   return { base, loaded, loginMs: clients.loginMs, status, terminateMs, node: { base: nodeBase, loaded: nodeLoaded } }
 }
 
-async function modBoshPhase (server: BenchEjabberd, url: string, n: number, settings: Settings): Promise<PhaseResult> {
+async function modBoshPhase (server: Ejabberd, url: string, n: number, settings: Settings): Promise<PhaseResult> {
   const base = await run.baseline()
   const clients = await startClients('mod_bosh', url, server, n, settings)
   log(`mod_bosh: ${n} sessions logged in in ${(clients.loginMs / 1000).toFixed(1)} s; idle ${settings.idleMs / 1000} s`)
   await sleep(settings.idleMs)
   await checkClients(clients, n, 'after idle')
   await expectConnected(server, 'mod_bosh', n)
-  const loaded = await reading(server.stateDir)
+  const loaded = await reading(server)
   if (loaded.boshSessions.count !== n) throw new Error(`mod_bosh: ${loaded.boshSessions.count} ejabberd_bosh processes, expected ${n}`)
   const status = await checkClients(clients, n, 'after the readings')
   const terminateMs = await terminateClients(server, clients, n)
@@ -302,7 +302,7 @@ async function modBoshPhase (server: BenchEjabberd, url: string, n: number, sett
  * Outside the measured phases, since writing a snapshot moves RSS: a fresh
  * Megaphone, a heap snapshot, N sessions, another snapshot, compared.
  */
-async function heapDiffPhase (server: BenchEjabberd, n: number, settings: Settings): Promise<HeapDiff> {
+async function heapDiffPhase (server: Ejabberd, n: number, settings: Settings): Promise<HeapDiff> {
   const megaphone = await startMegaphone(server)
   await inAndOut('megaphone warm-up', megaphone.url, server, Math.min(n, MEGAPHONE_WARM_UP), settings)
   await waitForMegaphoneEmpty(megaphone)
@@ -328,7 +328,7 @@ async function heapDiffPhase (server: BenchEjabberd, n: number, settings: Settin
  * ETS tables, allocator carriers and ejabberd's code paths are at the same
  * high-water mark for every phase.
  */
-async function warmUp (server: BenchEjabberd, modBoshUrl: string, n: number, settings: Settings): Promise<void> {
+async function warmUp (server: Ejabberd, modBoshUrl: string, n: number, settings: Settings): Promise<void> {
   const startedAt = Date.now()
   const megaphone = await startMegaphone(server)
   await inAndOut('megaphone warm-up', megaphone.url, server, n, settings)

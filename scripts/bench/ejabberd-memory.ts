@@ -1,5 +1,5 @@
 // One memory reading of the benchmark's ejabberd, taken inside the node.
-import { evalErlang, sleep } from './ejabberd-control.js'
+import { sleep, type Ejabberd } from '../../test/helpers/ejabberd.js'
 
 export interface EjabberdMemory {
   /** erlang:memory(total) as ejabberd left it, before any forced GC, bytes. */
@@ -26,7 +26,7 @@ export interface EjabberdMemory {
   gcRounds: number
   /** megaphone_session processes. */
   linkSessions: ProcessGroup
-  /** The c2s process of each session in ejabberd_sm. */
+  /** The c2s process of each session in ejabberd_sm (megaphone_ctl:session_pids/0). */
   c2s: ProcessGroup
   /** ejabberd_bosh processes: mod_bosh's session, the socket of its c2s. */
   boshSessions: ProcessGroup
@@ -63,7 +63,7 @@ const MEASURE = `
   ByModule = fun(Mod) -> [P || P <- erlang:processes(),
                                 case proc_lib:initial_call(P) of {Mod, _, _} -> true; _ -> false end] end,
   Groups = fun() -> [ByModule(megaphone_session),
-                     [element(2, element(2, S)) || S <- ejabberd_sm:dirty_get_my_sessions_list()],
+                     megaphone_ctl:session_pids(),
                      ByModule(ejabberd_bosh), ByModule(ejabberd_http)] end,
   Before = (fun() -> [Mem(Ps) || Ps <- Groups()] end)(),
   GcRounds = (fun Round(I, Prev) ->
@@ -88,8 +88,8 @@ const MEASURE = `
 /** Eleven figures, then count, bytes before GC, bytes, hibernated for each group. */
 const FIELDS = 11 + 4 * GROUPS.length
 
-export async function measureEjabberd (stateDir: string): Promise<EjabberdMemory> {
-  const text = await evalErlang(stateDir, MEASURE)
+export async function measureEjabberd (server: Ejabberd): Promise<EjabberdMemory> {
+  const text = await server.evalErlang(MEASURE)
   const n = (text.match(/\d+/g) ?? []).map(Number)
   if (!text.startsWith('{') || n.length !== FIELDS) throw new Error(`unexpected memory reading from ejabberd: ${text}`)
   const [totalBeforeGc, total, , processesUsed, ets, binary, system, driverAlloc, processCount, portCount, gcRounds,
@@ -141,18 +141,18 @@ function medianGroup (gs: ProcessGroup[]): ProcessGroup {
  * first reading's: later ones see what the forced collections left.
  */
 export async function reading (
-  stateDir: string,
+  server: Ejabberd,
   opts: { maxProcesses?: number, count?: number, waitMs?: number } = {}
 ): Promise<Reading> {
   const { maxProcesses = Infinity, count = 5, waitMs = 30_000 } = opts
   const deadline = Date.now() + waitMs
-  let first = await measureEjabberd(stateDir)
+  let first = await measureEjabberd(server)
   while (first.processCount > maxProcesses && Date.now() < deadline) {
     await sleep(500)
-    first = await measureEjabberd(stateDir)
+    first = await measureEjabberd(server)
   }
   const all = [first]
-  while (all.length < count) all.push(await measureEjabberd(stateDir))
+  while (all.length < count) all.push(await measureEjabberd(server))
   const m = (key: Exclude<keyof EjabberdMemory, GroupName>): number => median(all.map((r) => r[key]))
   return {
     totalBeforeGc: first.totalBeforeGc,
@@ -173,8 +173,8 @@ export async function reading (
 }
 
 /** ejabberd's version, the OTP release and the ERTS version, e.g. `ejabberd 23.01-1, OTP 25 (ERTS 13.1.5)`. */
-export async function ejabberdVersion (stateDir: string): Promise<string> {
-  const text = await evalErlang(stateDir,
+export async function ejabberdVersion (server: Ejabberd): Promise<string> {
+  const text = await server.evalErlang(
     '{ejabberd_option:version(), erlang:system_info(otp_release), erlang:system_info(version)}.')
   const m = /^\{<<"([^"]*)">>,"([^"]*)","([^"]*)"\}$/.exec(text)
   return m === null ? text : `ejabberd ${m[1]}, OTP ${m[2]} (ERTS ${m[3]})`

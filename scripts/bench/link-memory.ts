@@ -19,7 +19,7 @@ import os from 'node:os'
 import { Link } from '../../lib/link/link.js'
 import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
 import type { C2sChildMessage, C2sClientsOptions } from './c2s-clients.js'
-import { connectedUsers, sleep, waitForSessions, type BenchEjabberd } from './ejabberd-control.js'
+import { sleep, type Ejabberd } from '../../test/helpers/ejabberd.js'
 import { delta, kib, readingDetails, type Figure, type Readings } from './ejabberd-figures.js'
 import { reading, type Reading } from './ejabberd-memory.js'
 import { commandLine, forkChild, log, nextMessage, textTable, withTimeout, type Child } from './harness.js'
@@ -75,7 +75,7 @@ const run = new BenchRun(async () => {
 
 // ---------------------------------------------------------------- link sessions
 
-async function openLinkSessions (server: BenchEjabberd, link: Link, n: number, concurrency: number): Promise<{ sessions: BenchLinkSession[], loginMs: number }> {
+async function openLinkSessions (server: Ejabberd, link: Link, n: number, concurrency: number): Promise<{ sessions: BenchLinkSession[], loginMs: number }> {
   const sessions: BenchLinkSession[] = []
   const startedAt = Date.now()
   await withTimeout(`link: ${n} logins`, loginTimeoutMs(n), pool(n, concurrency, async (i) => {
@@ -87,12 +87,12 @@ async function openLinkSessions (server: BenchEjabberd, link: Link, n: number, c
 }
 
 /** Ends every session (`close <id> normal`) and waits until ejabberd has none. */
-async function closeLinkSessions (server: BenchEjabberd, sessions: BenchLinkSession[]): Promise<void> {
+async function closeLinkSessions (server: Ejabberd, sessions: BenchLinkSession[]): Promise<void> {
   for (const session of sessions) session.end()
-  await waitForSessions(server.stateDir, 0, CLOSE_TIMEOUT_MS)
+  await server.waitForConnected(0, CLOSE_TIMEOUT_MS)
 }
 
-async function linkPhase (server: BenchEjabberd, link: Link, n: number, idleMs: number, concurrency: number): Promise<SizeResult['link']> {
+async function linkPhase (server: Ejabberd, link: Link, n: number, idleMs: number, concurrency: number): Promise<SizeResult['link']> {
   const base = await run.baseline()
   const nodeBase = nodeMemory()
   const { sessions, loginMs } = await openLinkSessions(server, link, n, concurrency)
@@ -101,9 +101,9 @@ async function linkPhase (server: BenchEjabberd, link: Link, n: number, idleMs: 
   const lost = sessions.filter((s) => s.closedReason !== null).length
   if (lost > 0 || link.status !== 'ready') throw new Error(`link: ${lost} sessions ended while idle (link ${link.status})`)
   const nodeLoaded = nodeMemory()
-  const connected = await connectedUsers(server.stateDir)
+  const connected = await server.connectedUsers()
   if (connected !== n) throw new Error(`link: ejabberd has ${connected} sessions, expected ${n}`)
-  const loaded = await reading(server.stateDir)
+  const loaded = await reading(server)
   await closeLinkSessions(server, sessions)
   return {
     base,
@@ -117,7 +117,7 @@ async function linkPhase (server: BenchEjabberd, link: Link, n: number, idleMs: 
 
 interface C2sClients extends Child { loginMs: number }
 
-async function startC2sClients (server: BenchEjabberd, n: number, concurrency: number): Promise<C2sClients> {
+async function startC2sClients (server: Ejabberd, n: number, concurrency: number): Promise<C2sClients> {
   const opts: C2sClientsOptions = {
     host: '127.0.0.1',
     port: server.c2sPort,
@@ -135,23 +135,23 @@ async function startC2sClients (server: BenchEjabberd, n: number, concurrency: n
 }
 
 /** Tells the child to end every stream, waits for it to exit and for ejabberd to have no session. */
-async function stopC2sClients (server: BenchEjabberd, { child, exited }: C2sClients): Promise<void> {
+async function stopC2sClients (server: Ejabberd, { child, exited }: C2sClients): Promise<void> {
   child.send({ type: 'close' })
   const closed = await nextMessage<C2sChildMessage>(child, CLOSE_TIMEOUT_MS, 'c2s: close')
   if (closed.type !== 'closed') throw new Error(`c2s: close: ${closed.type === 'error' ? closed.message : closed.type}`)
   await withTimeout('c2s: child exit', CHILD_EXIT_TIMEOUT_MS, exited)
   running.child = null
-  await waitForSessions(server.stateDir, 0, CLOSE_TIMEOUT_MS)
+  await server.waitForConnected(0, CLOSE_TIMEOUT_MS)
 }
 
-async function c2sPhase (server: BenchEjabberd, n: number, idleMs: number, concurrency: number): Promise<SizeResult['c2s']> {
+async function c2sPhase (server: Ejabberd, n: number, idleMs: number, concurrency: number): Promise<SizeResult['c2s']> {
   const base = await run.baseline()
   const clients = await startC2sClients(server, n, concurrency)
   log(`c2s: ${n} sessions logged in in ${(clients.loginMs / 1000).toFixed(1)} s; idle ${idleMs / 1000} s`)
   await sleep(idleMs)
-  const connected = await connectedUsers(server.stateDir)
+  const connected = await server.connectedUsers()
   if (connected !== n) throw new Error(`c2s: ejabberd has ${connected} sessions, expected ${n}`)
-  const loaded = await reading(server.stateDir)
+  const loaded = await reading(server)
   await stopC2sClients(server, clients)
   return { base, loaded, loginMs: clients.loginMs }
 }
@@ -162,7 +162,7 @@ async function c2sPhase (server: BenchEjabberd, n: number, idleMs: number, concu
  * high-water mark for every phase: otherwise the first phase pays for growth
  * that the later ones get for free.
  */
-async function warmUp (server: BenchEjabberd, link: Link, n: number, concurrency: number): Promise<void> {
+async function warmUp (server: Ejabberd, link: Link, n: number, concurrency: number): Promise<void> {
   const startedAt = Date.now()
   const { sessions } = await openLinkSessions(server, link, n, concurrency)
   await closeLinkSessions(server, sessions)

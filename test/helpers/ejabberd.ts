@@ -1,25 +1,49 @@
-// The test run's private ejabberd, started once by test/setup/before.ts.
+// The managed ejabberd (scripts/ejabberd.sh), for the tests, their setup
+// (test/setup/) and the benchmarks (scripts/bench/) alike: start and stop one
+// on free loopback ports, and call it. Every call runs the script in its own
+// child process with a timeout, so test files running in parallel can call at
+// once. The node's side of the calls is megaphone_ctl (ejabberd/src/).
 //
-// Every call goes through scripts/ejabberd.sh (erl_call underneath), in its own
-// child process with a timeout, so test files running in parallel can use these
-// helpers at the same time. Namespace users with a prefix per test.
+// Tests use the run's server, started once by test/setup/before.ts:
+// `testEjabberd()` and the functions below it. Namespace users with a prefix
+// per test.
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { readFile, rm } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePorts } from './ports.js'
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-export const EJABBERD_SCRIPT = join(PROJECT_ROOT, 'scripts/ejabberd.sh')
+/** The directory holding package.json, from test/helpers/ or dist/test/helpers/ alike. */
+export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)))
+const SCRIPT = join(PROJECT_ROOT, 'scripts/ejabberd.sh')
 
 /** Set to a description file's path to run a test file outside `npx tap`. */
 export const DESCRIPTION_ENV = 'MEGAPHONE_TEST_EJABBERD'
 
 const CALL_TIMEOUT_MS = 30_000
 const BULK_TIMEOUT_MS = 300_000
+const START_TIMEOUT_MS = 120_000
+const STOP_TIMEOUT_MS = 90_000
+const START_ATTEMPTS = 3
 
-/** What the global setup writes to `.state/test-<runner pid>/run.json`. */
-export interface TestEjabberdDescription {
+// A developer's shell may hold the dev server's settings (`eval "$(ejabberd.sh
+// env)"`); a server started here gets its own, and says whether it has the
+// link with `link` below. Install paths and other switches still apply.
+const INHERITED_SETTINGS = new Set([
+  'MEGAPHONE_EJABBERD_STATE',
+  'MEGAPHONE_EJABBERD_C2S_PORT',
+  'MEGAPHONE_EJABBERD_HTTP_PORT',
+  'MEGAPHONE_EJABBERD_DOMAIN',
+  'MEGAPHONE_EJABBERD_NO_LINK',
+  'MEGAPHONE_EJABBERD_CALL_TIMEOUT',
+  'MEGAPHONE_LINK_PORT',
+  'MEGAPHONE_LINK_SECRET',
+])
+const scriptEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !INHERITED_SETTINGS.has(key)))
+
+/** What `scripts/ejabberd.sh env --json` prints. */
+export interface EjabberdDescription {
   /** Erlang node name, e.g. `megaphone-1a2b3c4d@localhost`. */
   readonly node: string
   readonly cookie: string
@@ -28,26 +52,174 @@ export interface TestEjabberdDescription {
   /** Every listener binds this address. */
   readonly host: '127.0.0.1'
   readonly c2sPort: number
-  /** ejabberd's own HTTP listener: BOSH at `/http-bind`, websocket at `/ws`. */
+  /** ejabberd's own HTTP listener: BOSH at `/http-bind` (mod_bosh), websocket at `/ws`. */
   readonly httpPort: number
-  /** ejabberd's own BOSH endpoint, the baseline Megaphone is compared to. */
-  readonly boshUrl: string
-  /** Whether megaphone_listener is configured (always, unless MEGAPHONE_EJABBERD_NO_LINK=1). */
+  /** Whether megaphone_listener is configured. */
   readonly link: boolean
   /** megaphone_listener's port and shared secret. */
   readonly linkPort: number
   readonly secret: string
   readonly stateDir: string
   readonly logPath: string
+}
+
+/** A running managed ejabberd and the calls tests and benchmarks make to it. */
+export interface Ejabberd extends EjabberdDescription {
+  /**
+   * Calls megaphone_ctl:`fn` on the node with each argument as a binary
+   * (`scripts/ejabberd.sh ctl`); resolves to its result, parsed from JSON.
+   */
+  ctl<T = unknown>(fn: string, ...args: ReadonlyArray<string | number>): Promise<T>
+  /** The same with a timeout of its own, for long calls. */
+  ctlWithin<T = unknown>(timeoutMs: number, fn: string, ...args: ReadonlyArray<string | number>): Promise<T>
+  /** Evaluates Erlang expressions (`'A = 1, A + 1.'`) on the node; resolves to the value printed with ~tp. */
+  evalErlang(expr: string, timeoutMs?: number): Promise<string>
+  /** Creates `${prefix}1` … `${prefix}${count}` in one call; resolves to their user names (without the domain). */
+  registerUsers(prefix: string, count: number, password: string): Promise<string[]>
+  /** Every session on the server. */
+  connectedUsers(): Promise<number>
+  /** Polls `connectedUsers` until it equals `expected`; rejects after `timeoutMs`. */
+  waitForConnected(expected: number, timeoutMs: number): Promise<void>
+  /** ejabberd's log so far (ejabberd.log: info and above). */
+  readLog(): Promise<string>
+}
+
+function findProjectRoot (from: string): string {
+  for (let dir = from; dirname(dir) !== dir; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'scripts/ejabberd.sh'))) return dir
+  }
+  throw new Error(`no project root (package.json beside scripts/ejabberd.sh) above ${from}`)
+}
+
+/** Runs scripts/ejabberd.sh with `args`; resolves to its trimmed stdout, rejects with its stderr on failure or timeout. */
+function runScript (args: readonly string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'bash',
+      [SCRIPT, ...args],
+      { env: { ...scriptEnv, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const why = err.killed ? `timed out after ${timeoutMs} ms` : `exit ${String(err.code)}`
+          reject(new Error(`scripts/ejabberd.sh ${args.join(' ')}: ${why}\n${stderr.trim()}`, { cause: err }))
+          return
+        }
+        resolve(stdout.trim())
+      }
+    )
+  })
+}
+
+/** The calls to the server whose state is in `description.stateDir`. */
+export function ejabberd (description: EjabberdDescription): Ejabberd {
+  const { stateDir } = description
+  const ctlWithin = async <T>(timeoutMs: number, fn: string, ...args: ReadonlyArray<string | number>): Promise<T> => {
+    // The script's own bound comes first, so that its error says what timed out.
+    const out = await runScript(['ctl', '--state', stateDir, '--', fn, ...args.map(String)], timeoutMs + 10_000,
+      { MEGAPHONE_EJABBERD_CALL_TIMEOUT: String(Math.ceil(timeoutMs / 1000)) })
+    return JSON.parse(out) as T
+  }
+  const ctl = async <T>(fn: string, ...args: ReadonlyArray<string | number>): Promise<T> =>
+    await ctlWithin<T>(CALL_TIMEOUT_MS, fn, ...args)
+  const connectedUsers = async (): Promise<number> => await ctl<number>('connected')
+  return Object.freeze({
+    ...description,
+    ctl,
+    ctlWithin,
+    evalErlang: async (expr: string, timeoutMs = CALL_TIMEOUT_MS) =>
+      await runScript(['eval', '--state', stateDir, '--', expr], timeoutMs),
+    registerUsers: async (prefix: string, count: number, password: string) => {
+      if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`bad user count: ${count}`)
+      await ctlWithin(BULK_TIMEOUT_MS, 'register_bulk', prefix, description.domain, count, password)
+      return Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`)
+    },
+    connectedUsers,
+    waitForConnected: async (expected: number, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const count = await connectedUsers()
+        if (count === expected) return
+        if (Date.now() >= deadline) throw new Error(`ejabberd has ${count} sessions, not ${expected}, after ${timeoutMs} ms`)
+        await sleep(250)
+      }
+    },
+    readLog: async () => await readFile(description.logPath, 'utf8'),
+  })
+}
+
+/** The server whose state is in `stateDir`, as `scripts/ejabberd.sh env` describes it. */
+export async function ejabberdIn (stateDir: string): Promise<Ejabberd> {
+  return ejabberd(JSON.parse(await runScript(['env', '--json', '--state', stateDir], CALL_TIMEOUT_MS)) as EjabberdDescription)
+}
+
+/**
+ * Starts ejabberd in `stateDir` on free loopback ports, with megaphone_listener
+ * unless `link` is false. `ownerPid`: the script's watcher stops the server if
+ * that process dies without stopping it.
+ */
+export async function startEjabberd (
+  { stateDir, ownerPid, link = true }: { stateDir: string, ownerPid: number, link?: boolean }
+): Promise<Ejabberd> {
+  for (let attempt = 1; ; attempt++) {
+    const [c2sPort, httpPort, linkPort] = (await freePorts(3)) as [number, number, number]
+    try {
+      await runScript([
+        'start',
+        '--state', stateDir,
+        '--c2s-port', String(c2sPort),
+        '--http-port', String(httpPort),
+        '--link-port', String(linkPort),
+        '--owner-pid', String(ownerPid),
+        ...(link ? [] : ['--no-link']),
+      ], START_TIMEOUT_MS)
+      return await ejabberdIn(stateDir)
+    } catch (err) {
+      // Another process may take a free port between our check and ejabberd's bind.
+      if (!/already in use/.test(String(err)) || attempt >= START_ATTEMPTS) throw err
+    }
+  }
+}
+
+/** Stops the server in `stateDir` if it runs, then deletes the directory unless `keep`. */
+export async function stopEjabberd (stateDir: string, { keep = false }: { keep?: boolean } = {}): Promise<void> {
+  if (!existsSync(stateDir)) return
+  await runScript(['stop', '--state', stateDir], STOP_TIMEOUT_MS)
+  if (!keep) await rm(stateDir, { recursive: true, force: true })
+}
+
+/**
+ * Polls `condition` every `intervalMs` until it resolves true; rejects after
+ * `timeoutMs` with an error naming `what` was awaited.
+ */
+export async function waitFor (
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 50
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await condition()) return
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(intervalMs)
+  }
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+// ------------------------------------------------------------ the test run's server
+
+/** What the global setup writes to `.state/test-<runner pid>/run.json`. */
+export interface TestEjabberdDescription extends EjabberdDescription {
+  /** ejabberd's own BOSH endpoint, the baseline Megaphone is compared to. */
+  readonly boshUrl: string
   /** The tap runner that owns this server; it is stopped when that process exits. */
   readonly runnerPid: number
 }
 
-/** The description plus what tests do with it. */
-export interface TestEjabberd extends TestEjabberdDescription {
-  /** ejabberd's log so far (ejabberd.log: info and above). */
-  readLog(): Promise<string>
-}
+export type TestEjabberd = Ejabberd & TestEjabberdDescription
 
 /** Where the setup of the tap runner with pid `runnerPid` keeps its server. */
 export function testStateDir (runnerPid: number): string {
@@ -78,112 +250,40 @@ export function testEjabberd (): TestEjabberd {
     )
   }
   const description = JSON.parse(text) as TestEjabberdDescription
-  cached = Object.freeze({
-    ...description,
-    readLog: () => readFile(description.logPath, 'utf8'),
-  })
+  cached = Object.freeze({ ...ejabberd(description), boshUrl: description.boshUrl, runnerPid: description.runnerPid })
   return cached
 }
 
-/** Runs `scripts/ejabberd.sh COMMAND ARGS --state <test state dir>`; resolves to its trimmed stdout. */
-export function ejabberdCtl (args: readonly string[], timeoutMs = CALL_TIMEOUT_MS): Promise<string> {
-  return runScript([...args, '--state', testEjabberd().stateDir], timeoutMs)
+/** megaphone_ctl:`fn`(args…) on the test server (see `Ejabberd.ctl`). */
+export async function ctl<T = unknown> (fn: string, ...args: ReadonlyArray<string | number>): Promise<T> {
+  return await testEjabberd().ctl<T>(fn, ...args)
 }
 
-/** Runs scripts/ejabberd.sh with `args`; rejects with its stderr on failure or timeout. */
-export function runScript (
-  args: readonly string[],
-  timeoutMs: number,
-  env: NodeJS.ProcessEnv = process.env
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'bash',
-      [EJABBERD_SCRIPT, ...args],
-      { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) {
-          const why = err.killed ? `timed out after ${timeoutMs} ms` : `exit ${String(err.code)}`
-          reject(new Error(`scripts/ejabberd.sh ${args.join(' ')}: ${why}\n${stderr.trim()}`, { cause: err }))
-          return
-        }
-        resolve(stdout.trim())
-      }
-    )
-  })
+/** Evaluates Erlang expressions on the test server; resolves to the value printed with ~tp. */
+export async function evalErlang (expr: string): Promise<string> {
+  return await testEjabberd().evalErlang(expr)
 }
 
 /** Creates `name@domain` with `password` (resets the password if it exists). */
 export async function register (name: string, password: string): Promise<void> {
-  await ejabberdCtl(['register', name, password])
+  await ctl('register', name, testEjabberd().domain, password)
 }
 
-/**
- * Creates `${prefix}1` … `${prefix}${count}` in one call; resolves to their
- * user names (without the domain).
- */
+/** Creates `${prefix}1` … `${prefix}${count}`; resolves to their user names. */
 export async function registerUsers (prefix: string, count: number, password: string): Promise<string[]> {
-  if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`bad user count: ${count}`)
-  await ejabberdCtl(['register-bulk', prefix, String(count), password], BULK_TIMEOUT_MS)
-  return Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`)
+  return await testEjabberd().registerUsers(prefix, count, password)
 }
 
 export async function unregister (name: string): Promise<void> {
-  await ejabberdCtl(['unregister', name])
+  await ctl('unregister', name, testEjabberd().domain)
 }
 
 /** Sessions (bound resources) whose user name starts with `prefix`. */
 export async function sessionsWithPrefix (prefix: string): Promise<number> {
-  return toCount(await ejabberdCtl(['sessions', prefix]))
+  return await ctl<number>('sessions', prefix, testEjabberd().domain)
 }
 
-/** ejabberd_sm:connected_users_number(): every session on the server. */
+/** Every session on the test server. */
 export async function connectedUsers (): Promise<number> {
-  return toCount(await ejabberdCtl(['connected']))
-}
-
-/** Evaluates Erlang expressions (`'A = 1, A + 1.'`) on the node; resolves to the value printed with ~tp. */
-export async function evalErlang (expr: string): Promise<string> {
-  return ejabberdCtl(['eval', expr])
-}
-
-/**
- * Polls `condition` every `intervalMs` until it resolves true; rejects after
- * `timeoutMs` with an error naming `what` was awaited.
- */
-export async function waitFor (
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  intervalMs = 50
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await condition()) return
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(intervalMs)
-  }
-}
-
-/**
- * Polls until `sessionsWithPrefix(prefix)` equals `expected`, since ejabberd
- * registers and removes sessions asynchronously; resolves to the last count.
- */
-export async function waitForSessions (prefix: string, expected: number, timeoutMs = 10_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const count = await sessionsWithPrefix(prefix)
-    if (count === expected || Date.now() >= deadline) return count
-    await sleep(100)
-  }
-}
-
-function sleep (ms: number): Promise<void> {
-  return new Promise(resolve => setTimeout(resolve, ms))
-}
-
-function toCount (text: string): number {
-  const count = Number(text)
-  if (!Number.isSafeInteger(count)) throw new Error(`expected a number from ejabberd, got: ${text}`)
-  return count
+  return await testEjabberd().connectedUsers()
 }

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
-import { evalErlang, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const PASSWORD = 'chat-page-pw'
@@ -143,9 +143,8 @@ t.test('the roster shows a contact offline, online, away and offline again; clic
   const jidA = `${a}@${ej.domain}`
   const jidB = `${b}@${ej.domain}`
   // Mutual subscriptions, as if both had accepted each other.
-  const domain = JSON.stringify(ej.domain)
   for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
-    t.equal(await evalErlang(`mod_admin_extra:add_rosteritem(<<"${user}">>, <<${domain}>>, <<"${contact}">>, <<${domain}>>, <<"${name}">>, <<>>, <<"both">>).`), 'ok')
+    t.equal(await ctl('add_roster_item', user, ej.domain, `${contact}@${ej.domain}`, name, 'both'), 'ok')
   }
 
   const pageA = await openPage(t, `${mp.baseUrl}/?domain=${ej.domain}`)

@@ -7,7 +7,7 @@ import { ErrorCode } from '../../lib/errors.js'
 import { NS_FRAMING } from '../../lib/link/constants.js'
 import { LinkXmppClient, message } from '../helpers/link-xmpp-client.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
-import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor, evalErlang } from '../helpers/ejabberd.js'
+import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor, ctl } from '../helpers/ejabberd.js'
 import { buildApp } from '../../app.js'
 import { testConfig } from '../helpers/megaphone.js'
 import { pino } from 'pino'
@@ -121,10 +121,9 @@ t.test('ejabberd sees the browser\'s address from open, not Megaphone\'s (Sessio
   const v6 = new LinkXmppClient(link, '2001:db8::7', 443)
   await v4.login(`${prefix}1`, PASSWORD, ej.domain, 'v4')
   await v6.login(`${prefix}2`, PASSWORD, ej.domain, 'v6')
-  const ip = async (user: string, resource: string): Promise<string> =>
-    await evalErlang(`ejabberd_sm:get_user_ip(<<"${user}">>, <<"${ej.domain}">>, <<"${resource}">>).`)
-  t.equal(await ip(`${prefix}1`, 'v4'), '{{203,0,113,9},4242}')
-  t.equal(await ip(`${prefix}2`, 'v6'), '{{8193,3512,0,0,0,0,0,7},443}')
+  const ip = async (user: string, resource: string): Promise<unknown> => await ctl('user_ip', user, ej.domain, resource)
+  t.same(await ip(`${prefix}1`, 'v4'), { ip: '203.0.113.9', port: 4242 })
+  t.same(await ip(`${prefix}2`, 'v6'), { ip: '2001:db8::7', port: 443 })
   await Promise.all([v4.logout(), v6.logout()])
 })
 
@@ -247,7 +246,7 @@ t.test('a crashed session in ejabberd costs only itself: the link and other sess
   const prefix = 'lkcr'
   const link = await readyLink(t)
   const [victim, alice, bob] = await usersOnline(link, prefix, 3) as [LinkXmppClient, LinkXmppClient, LinkXmppClient]
-  await evalErlang(`exit(ejabberd_sm:get_session_pid(<<"${prefix}1">>, <<"${ej.domain}">>, <<"link">>), kill).`)
+  await ctl('kill_c2s', `${prefix}1`, ej.domain, 'link')
   t.equal(await victim.waitClosed(), 'shutdown', 'its connection ID is closed with shutdown')
   t.equal(link.status, 'ready', 'the link stays up')
   alice.send(message(`${prefix}3@${ej.domain}`, 'unaffected', 'cr1'))

@@ -5,24 +5,17 @@ import t from 'tap'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { BoshClient, chat, checkBodiesAgainstSchema } from '../helpers/bosh-http.js'
 import { inBatches } from '../helpers/batches.js'
-import { testEjabberd, registerUsers, sessionsWithPrefix, evalErlang, waitFor } from '../helpers/ejabberd.js'
+import { testEjabberd, registerUsers, sessionsWithPrefix, ctl, waitFor } from '../helpers/ejabberd.js'
 
 const ej = testEjabberd()
 const PASSWORD = 'secret-pw'
 
 /**
- * How many distinct link sockets the c2s processes of `prefix`'s sessions use:
- * each c2s's socket is a megaphone_socket record naming its link's socket.
+ * `prefix`'s sessions in ejabberd, and how many distinct links their
+ * megaphone_session processes are on (megaphone_ctl:links_used/2).
  */
-async function linksUsedBy (prefix: string): Promise<string> {
-  return await evalErlang(`
-    P = <<"${prefix}">>, S = <<"${ej.domain}">>,
-    Pids = [ejabberd_sm:get_session_pid(U, S, R) || {U, S1, R} <- ejabberd_sm:dirty_get_sessions_list(),
-            S1 =:= S, binary:longest_common_prefix([U, P]) =:= byte_size(P)],
-    Links = [element(3, M) || Pid <- Pids,
-             M <- tuple_to_list(maps:get(socket, sys:get_state(Pid, 5000))),
-             is_tuple(M), element(1, M) =:= megaphone_socket],
-    {length(Pids), length(lists:usort(Links))}.`)
+async function linksUsedBy (prefix: string): Promise<{ sessions: number, links: number }> {
+  return await ctl('links_used', prefix, ej.domain)
 }
 
 t.test('200 concurrent BOSH sessions share the one link; every message is delivered exactly once and in order, and ejabberd is back to 0 sessions after they terminate (XEP-0124, XEP-0206)', async (t) => {
@@ -43,7 +36,7 @@ t.test('200 concurrent BOSH sessions share the one link; every message is delive
   t.equal(mp.app.bosh.size, N, 'Megaphone holds 200 BOSH sessions')
   t.equal(mp.link.sessionCount, N, '200 sessions on the link')
   t.equal(await sessionsWithPrefix(prefix), N, 'ejabberd holds 200 sessions of these users')
-  t.equal(await linksUsedBy(prefix), `{${N},1}`, 'all 200 c2s processes use one and the same link socket')
+  t.same(await linksUsedBy(prefix), { sessions: N, links: 1 }, 'all 200 c2s processes use one and the same link socket')
 
   // Pairs (0, 1), (2, 3), …, each to the other's full JID while both poll.
   for (const c of clients) c.startPolling()

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { BoshClient, body, chat, checkBodiesAgainstSchema, parseBody, postBody, type HttpAnswer } from '../helpers/bosh-http.js'
-import { testEjabberd, registerUsers, sessionsWithPrefix, evalErlang, waitFor } from '../helpers/ejabberd.js'
+import { testEjabberd, registerUsers, sessionsWithPrefix, ctl, waitFor } from '../helpers/ejabberd.js'
 import type { RequestBody } from '../../lib/bosh/body.js'
 
 const ej = testEjabberd()
@@ -102,18 +102,12 @@ checkBodiesAgainstSchema(t)
  * `receivers` tree with its payload and never takes it out again: when
  * prev_rid + 1 arrives it is routed and held, and the early request is neither
  * routed nor answered (its HTTP handler waits with an infinite timeout). Reads
- * prev_rid and the receivers' rids from the session's state (the #state record
- * of 23.01's ejabberd_bosh.erl: prev_rid is element 13, receivers element 18).
+ * prev_rid and the receivers' rids from the session's state
+ * (megaphone_ctl:bosh_state/1, which knows 23.01's ejabberd_bosh #state record).
  */
 async function modBoshState (sid: string): Promise<{ prevRid: number, receivers: number[] }> {
-  const out = await evalErlang(`
-    {ok, Pid} = mod_bosh:find_session(<<"${sid}">>),
-    [_, active, St | _] = sys:get_state(Pid, 5000),
-    state = element(1, St),
-    {element(13, St), gb_trees:keys(element(18, St))}.`)
-  const m = /^\{(\d+),\[([\d,]*)\]\}$/.exec(out.replace(/\s+/g, ''))
-  if (m === null) throw new Error(`unexpected ejabberd_bosh state: ${out}`)
-  return { prevRid: Number(m[1]), receivers: m[2] === '' ? [] : m[2]!.split(',').map(Number) }
+  const state = await ctl<{ prev_rid: number, receivers: number[] }>('bosh_state', sid)
+  return { prevRid: state.prev_rid, receivers: state.receivers }
 }
 
 t.test('for comparison: ejabberd 23.01 mod_bosh forwards the first message but never forwards the second, nor answers its request', async (t) => {

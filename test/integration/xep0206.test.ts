@@ -4,7 +4,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { BoshClient, body, checkBodiesAgainstSchema, parseBody, postBody } from '../helpers/bosh-http.js'
-import { evalErlang, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
 import { startMegaphone } from '../helpers/megaphone.js'
 
@@ -35,8 +35,8 @@ t.test('5: SASL, then a restart returns the new features, then bind gives a full
   const bound = await c.until((el) => el.is('iq') && el.attrs.id === 'b', 'bind result')
   t.equal(bound.getChild('bind')?.getChildText('jid'), `${user}@${ej.domain}/web`)
   t.equal(await sessionsWithPrefix('x206l'), 1)
-  const ip = await evalErlang(`element(1, ejabberd_sm:get_user_ip(<<"${user}">>, <<"${ej.domain}">>, <<"web">>)).`)
-  t.equal(ip, '{127,0,0,1}', 'ejabberd sees the HTTP client\'s address')
+  const ip = await ctl<{ ip: string } | null>('user_ip', user, ej.domain, 'web')
+  t.equal(ip?.ip, '127.0.0.1', 'ejabberd sees the HTTP client\'s address')
   await c.terminate()
   await waitFor(async () => await sessionsWithPrefix('x206l') === 0, 10_000, 'session gone')
 })
@@ -112,8 +112,8 @@ t.test('with trustProxy, ejabberd sees the address from X-Forwarded-For', async 
   await c.until((el) => el.is('features') && el.getChild('bind') !== undefined, 'features')
   await c.request("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>xff</resource></bind></iq>")
   await c.until((el) => el.is('iq') && el.attrs.id === 'b', 'bind result')
-  const ip = await evalErlang(`element(1, ejabberd_sm:get_user_ip(<<"${user}">>, <<"${ej.domain}">>, <<"xff">>)).`)
-  t.equal(ip, '{198,51,100,23}')
+  const ip = await ctl<{ ip: string } | null>('user_ip', user, ej.domain, 'xff')
+  t.equal(ip?.ip, '198.51.100.23')
   await c.terminate()
 })
 

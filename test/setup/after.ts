@@ -2,10 +2,9 @@
 // It runs even when tests fail or bail out; if tap itself is killed, the
 // watcher started with `--owner-pid` stops the server, and the next run's
 // `before` removes the directory.
-import { testStateDir } from '../helpers/ejabberd.js'
-import { stopAndRemove } from './runs.js'
+import { stopEjabberd, testStateDir } from '../helpers/ejabberd.js'
 
-stopAndRemove(testStateDir(process.ppid)).catch((err: unknown) => {
+stopEjabberd(testStateDir(process.ppid)).catch((err: unknown) => {
   process.stderr.write(`test teardown failed: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exitCode = 1
 })

@@ -1,18 +1,8 @@
 // Test runs' private ejabberds: one state directory per tap runner,
 // `.state/test-<runner pid>`.
-import { readdir, rm, stat } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PROJECT_ROOT, runScript } from '../helpers/ejabberd.js'
-
-const STOP_TIMEOUT_MS = 90_000
-
-/** Stops the server in `stateDir` if it runs, then deletes the directory. */
-export async function stopAndRemove (stateDir: string): Promise<void> {
-  const exists = await stat(stateDir).then(() => true, () => false)
-  if (!exists) return
-  await runScript(['stop', '--state', stateDir], STOP_TIMEOUT_MS)
-  await rm(stateDir, { recursive: true, force: true })
-}
+import { PROJECT_ROOT, stopEjabberd } from '../helpers/ejabberd.js'
 
 function isAlive (pid: number): boolean {
   try {
@@ -32,6 +22,6 @@ export async function removeStaleRuns (currentRunnerPid: number): Promise<void> 
     if (match === null) continue
     const pid = Number(match[1])
     if (pid === currentRunnerPid || isAlive(pid)) continue
-    await stopAndRemove(join(stateRoot, entry))
+    await stopEjabberd(join(stateRoot, entry))
   }
 }
