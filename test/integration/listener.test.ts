@@ -139,7 +139,6 @@ t.test('a front end that goes silent, or never authenticates, is dropped within 
   t.ok(silent.closed && mute.closed, 'the listener closed both sockets')
 })
 
-
 t.test('random bytes on 40 links, before and after the handshake, end only those links', async (t) => {
   const prefix = 'lsjunk'
   const users = await registerUsers(prefix, 2, 'pw')
