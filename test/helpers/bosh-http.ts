@@ -1,9 +1,10 @@
-// Raw BOSH over real HTTP for the integration tests: one POST at a time
-// (postBody), or a whole client that logs in and keeps a request held
-// (BoshClient). Every <body/> any of them receives is recorded (other
-// transports call recordBody), and checkBodiesAgainstSchema(t), the last test
-// of a file, validates them all with xmllint against
-// ../shared/schemas/httpbind.xsd (XEP-0124's schema).
+// Raw BOSH over real HTTP (undici) for the integration tests: one POST at a
+// time (postBody), or a whole client that logs in and keeps a request held
+// (BoshClient, the shared client of scripts/clients/bosh.ts with a test's
+// inbox). Every <body/> any of them receives is recorded (other transports
+// call recordBody), and checkBodiesAgainstSchema(t), the last test of a file,
+// validates them all with xmllint against ../shared/schemas/httpbind.xsd
+// (XEP-0124's schema).
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,11 +12,12 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Test } from 'tap'
 import { request } from 'undici'
-import { parseElement, escapeXML, type Element } from '../../lib/xml.js'
+import { escapeXML, type Element } from '../../lib/xml.js'
+import { BoshSession, NS_HTTPBIND, type BodyAttrs, type SessionOptions } from '../../scripts/clients/bosh.js'
 import { PROJECT_ROOT } from './ejabberd.js'
 
-export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind'
-export const NS_XBOSH = 'urn:xmpp:xbosh'
+export { body, NS_HTTPBIND, NS_XBOSH, parseBody } from '../../scripts/clients/bosh.js'
+export { bindRequest, saslPlain } from '../../scripts/clients/xmpp-login.js'
 export const SCHEMA = join(PROJECT_ROOT, '../shared/schemas/httpbind.xsd')
 /** The namespace of the one document that wraps every body for validation. */
 const NS_BODIES = 'urn:megaphone:test:bodies'
@@ -28,9 +30,18 @@ export interface HttpAnswer {
   text: string
 }
 
+export interface PostOptions {
+  /** Content-Type; null sends none. Default text/xml; charset=utf-8. */
+  contentType?: string | null
+  /** Bounds the whole exchange. Default 30 s. */
+  timeoutMs?: number
+  signal?: AbortSignal
+  headers?: Record<string, string>
+}
+
 /** POSTs `text` as is; records the answer if it is a body. */
-export async function postBody (url: string, text: string | Buffer, opts: { contentType?: string | null, timeoutMs?: number, signal?: AbortSignal } = {}): Promise<HttpAnswer> {
-  const headers: Record<string, string> = {}
+export async function postBody (url: string, text: string | Buffer, opts: PostOptions = {}): Promise<HttpAnswer> {
+  const headers: Record<string, string> = { ...opts.headers }
   if (opts.contentType !== null) headers['content-type'] = opts.contentType ?? 'text/xml; charset=utf-8'
   const res = await request(url, {
     method: 'POST',
@@ -50,25 +61,9 @@ export function recordBody (text: string): void {
   if (text.startsWith('<body')) seen.push(text)
 }
 
-/** `<body xmlns=httpbind a='v' …>payload</body>` */
-export function body (attrs: Record<string, string | number | undefined>, payload = ''): string {
-  let head = `<body xmlns='${NS_HTTPBIND}'`
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) head += ` ${k}='${escapeXML(String(v))}'`
-  if (Object.keys(attrs).some((k) => k.startsWith('xmpp:'))) head += ` xmlns:xmpp='${NS_XBOSH}'`
-  return payload === '' ? `${head}/>` : `${head}>${payload}</body>`
-}
-
 /** A chat message stanza, escaped. */
 export function chat (to: string, text: string): string {
   return `<message xmlns='jabber:client' type='chat' to='${escapeXML(to)}'><body>${escapeXML(text)}</body></message>`
-}
-
-/** Parses a response body, failing clearly when it is not one. */
-export function parseBody (answer: HttpAnswer): Element {
-  if (answer.status !== 200) throw new Error(`HTTP ${answer.status}: ${answer.text.slice(0, 200)}`)
-  const el = parseElement(answer.text)
-  if (!el.is('body', NS_HTTPBIND)) throw new Error(`not a body: ${answer.text.slice(0, 200)}`)
-  return el
 }
 
 /**
@@ -139,79 +134,43 @@ async function xmllint (schema: string, document: string): Promise<string> {
   })
 }
 
-export interface ClientOptions {
-  domain: string
-  wait?: number
-  hold?: number
-  ack?: boolean
-  lang?: string
+export interface ClientOptions extends SessionOptions {
+  /** HTTP headers on the session creation request only (X-Forwarded-For, say). */
+  creationHeaders?: Record<string, string>
 }
 
 /**
- * A BOSH client written against XEP-0124/0206 for the tests: logs in with
- * SASL PLAIN, and while started keeps one request held, collecting every
- * element that arrives into `inbox`.
+ * The BOSH client of scripts/clients/bosh.ts over undici, for the tests: logs
+ * in with SASL PLAIN, and while started keeps one request held, collecting
+ * every element that arrives into `inbox`.
  */
-export class BoshClient {
+export class BoshClient extends BoshSession {
   readonly url: string
-  readonly opts: Required<ClientOptions>
-  sid = ''
-  rid: number
-  jid = ''
   inbox: Element[] = []
   terminated: string | null = null
   #polling = false
   #waiters = new Set<() => void>()
+  readonly #creating: { now: boolean }
 
   constructor (url: string, opts: ClientOptions) {
+    const creating = { now: false }
+    super(async (text) => await postBody(url, text, { headers: creating.now ? opts.creationHeaders : undefined }), opts)
     this.url = url
-    this.opts = { wait: 10, hold: 1, ack: false, lang: 'en', ...opts }
-    this.rid = 1_000_000 + Math.floor(Math.random() * 1_000_000_000)
+    this.#creating = creating
   }
 
-  /** One request with the next rid; its payload elements go to the inbox. */
-  async request (payload = '', attrs: Record<string, string | number | undefined> = {}): Promise<Element> {
-    const rid = ++this.rid
-    const el = parseBody(await postBody(this.url, body({ rid, sid: this.sid, ...attrs }, payload)))
-    this.#receive(el)
-    return el
+  override async create (extra?: BodyAttrs): Promise<Element> {
+    this.#creating.now = true
+    try {
+      return await super.create(extra)
+    } finally {
+      this.#creating.now = false
+    }
   }
 
-  async create (extra: Record<string, string | number | undefined> = {}): Promise<Element> {
-    const rid = this.rid
-    const el = parseBody(await postBody(this.url, body({
-      rid,
-      to: this.opts.domain,
-      'xml:lang': this.opts.lang,
-      wait: this.opts.wait,
-      hold: this.opts.hold,
-      ver: '1.6',
-      'xmpp:version': '1.0',
-      ack: this.opts.ack ? 1 : undefined,
-      ...extra
-    })))
-    if (el.attrs.type === 'terminate') throw new Error(`session creation refused: ${el.attrs.condition as string}`)
-    this.sid = el.attrs.sid
-    this.#receive(el)
-    return el
-  }
-
-  /** XEP-0206: create, SASL PLAIN, restart, bind, initial presence. */
-  async login (user: string, password: string, resource = 'test'): Promise<void> {
-    await this.create()
-    await this.until((el) => el.is('features'), 'stream features')
-    const plain = Buffer.from(`\0${user}\0${password}`).toString('base64')
-    await this.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain}</auth>`)
-    await this.until((el) => el.is('success') || el.is('failure'), 'SASL result')
-    if (this.inbox.some((el) => el.is('failure'))) throw new Error(`${user}: SASL failure`)
-    this.inbox = []
-    await this.request('', { 'xmpp:restart': 'true', to: this.opts.domain })
-    await this.until((el) => el.is('features'), 'restarted stream features')
-    await this.request(`<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${escapeXML(resource)}</resource></bind></iq>`)
-    const bound = await this.until((el) => el.is('iq') && el.attrs.id === 'bind', 'bind result')
-    this.jid = bound.getChild('bind')?.getChildText('jid') ?? ''
-    this.inbox = []
-    await this.request("<presence xmlns='jabber:client'/>")
+  /** XEP-0206: create, SASL PLAIN, restart, bind, initial presence (and its echo). The inbox then holds only what came after. */
+  override async login (user: string, password: string, resource = 'test'): Promise<void> {
+    await super.login(user, password, resource)
   }
 
   /** Keeps one empty request held until stop() or the session ends. */
@@ -231,9 +190,9 @@ export class BoshClient {
     await this.request(payload)
   }
 
-  async terminate (payload = "<presence xmlns='jabber:client' type='unavailable'/>"): Promise<Element> {
+  override async terminate (payload?: string): Promise<Element> {
     this.#polling = false
-    return await this.request(payload, { type: 'terminate' })
+    return await super.terminate(payload)
   }
 
   /** Waits (bounded) for an element in the inbox, polling if nothing is held. */
@@ -257,10 +216,14 @@ export class BoshClient {
     })
   }
 
-  #receive (el: Element): void {
+  protected override received (el: Element): void {
     if (el.attrs.type === 'terminate') this.terminated = (el.attrs.condition as string | undefined) ?? 'normal'
     for (const child of el.children) if (typeof child !== 'string') this.inbox.push(child)
     this.#notify()
+  }
+
+  protected override loggedIn (rest: Element[]): void {
+    this.inbox = rest
   }
 
   #notify (): void {
