@@ -48,6 +48,12 @@ export function bindRequest (resource: string, id = BIND_ID): string {
 
 export const INITIAL_PRESENCE = "<presence xmlns='jabber:client'/>"
 
+/** A chat message (RFC 6121 5.2.2) to `to` with body `text`, escaped, with `id` when given. */
+export function chat (to: string, text: string, id?: string): string {
+  const idAttr = id === undefined ? '' : ` id='${escapeXML(id)}'`
+  return `<message xmlns='jabber:client' type='chat' to='${escapeXML(to)}'${idAttr}><body>${escapeXML(text)}</body></message>`
+}
+
 /** The start tag of an element's text, its local name and the attribute values (unescaped) it is asked for. */
 export function startTag (xml: string): { tag: string, name: string } {
   const m = /^\s*<([^\s/>]+)(?:\s+[^\s=/>]+\s*=\s*(?:'[^']*'|"[^"]*"))*\s*\/?>/.exec(xml)

@@ -17,7 +17,7 @@ import { BoshSession, NS_HTTPBIND, type BodyAttrs, type SessionOptions } from '.
 import { PROJECT_ROOT } from './ejabberd.js'
 
 export { body, NS_HTTPBIND, NS_XBOSH, parseBody } from '../../scripts/clients/bosh.js'
-export { bindRequest, saslPlain } from '../../scripts/clients/xmpp-login.js'
+export { bindRequest, chat, saslPlain } from '../../scripts/clients/xmpp-login.js'
 export const SCHEMA = join(PROJECT_ROOT, '../shared/schemas/httpbind.xsd')
 /** The namespace of the one document that wraps every body for validation. */
 const NS_BODIES = 'urn:megaphone:test:bodies'
@@ -59,11 +59,6 @@ export async function postBody (url: string, text: string | Buffer, opts: PostOp
 /** Keeps a response for checkBodiesAgainstSchema, if it is a body (other clients' transports call this too). */
 export function recordBody (text: string): void {
   if (text.startsWith('<body')) seen.push(text)
-}
-
-/** A chat message stanza, escaped. */
-export function chat (to: string, text: string): string {
-  return `<message xmlns='jabber:client' type='chat' to='${escapeXML(to)}'><body>${escapeXML(text)}</body></message>`
 }
 
 /**

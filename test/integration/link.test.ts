@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { Link, type LinkOptions } from '../../lib/link/link.js'
 import { ErrorCode } from '../../lib/errors.js'
 import { NS_FRAMING } from '../../lib/link/constants.js'
-import { LinkXmppClient, message } from '../helpers/link-xmpp-client.js'
+import { LinkXmppClient, chat } from '../helpers/link-xmpp-client.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
 import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor, evalErlang } from '../helpers/ejabberd.js'
 import { buildApp } from '../../lib/app.js'
@@ -63,7 +63,7 @@ t.test('two users log in over one link and exchange presence and a UTF-8 message
   t.equal(presence.attrs.from, `${prefix}1@${ej.domain}/link`)
 
   const text = 'héllo → 世界 🎉 <&> "quoted"'
-  alice.send(message(`${prefix}2@${ej.domain}`, text, 'm1'))
+  alice.send(chat(`${prefix}2@${ej.domain}`, text, 'm1'))
   const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'm1')
   t.equal(got.getChildText('body'), text, 'body arrives byte for byte')
   t.equal(got.attrs.xmlns, 'jabber:client', 'stanzas come namespaced, one per frame')
@@ -95,7 +95,7 @@ t.test('500 sessions on one link each send 10 messages: each delivered exactly o
   })
   clients.forEach((c, i) => {
     const to = `${users[(i + 1) % N]}@${ej.domain}`
-    for (let k = 0; k < PER; k++) c.send(message(to, `${users[i]}#${k}`))
+    for (let k = 0; k < PER; k++) c.send(chat(to, `${users[i]}#${k}`))
   })
   await Promise.all(allIn)
   let inOrder = 0
@@ -236,7 +236,7 @@ t.test('one session sending malformed XML ends only that session, with a stream 
   t.ok(error.getChild('not-well-formed'), 'not-well-formed stream error')
   t.ok(await bad.waitClosed(), 'the bad session is closed')
   t.equal(link.status, 'ready', 'the link stays up')
-  alice.send(message(`${prefix}3@${ej.domain}`, 'still here', 'after'))
+  alice.send(chat(`${prefix}3@${ej.domain}`, 'still here', 'after'))
   const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'after')
   t.equal(got.getChildText('body'), 'still here', 'other sessions keep working')
   await Promise.all([alice.logout(), bob.logout()])
@@ -250,7 +250,7 @@ t.test('a crashed session in ejabberd costs only itself: the link and other sess
   await evalErlang(`exit(ejabberd_sm:get_session_pid(<<"${prefix}1">>, <<"${ej.domain}">>, <<"link">>), kill).`)
   t.equal(await victim.waitClosed(), 'shutdown', 'its connection ID is closed with shutdown')
   t.equal(link.status, 'ready', 'the link stays up')
-  alice.send(message(`${prefix}3@${ej.domain}`, 'unaffected', 'cr1'))
+  alice.send(chat(`${prefix}3@${ej.domain}`, 'unaffected', 'cr1'))
   const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'cr1')
   t.equal(got.getChildText('body'), 'unaffected')
   await Promise.all([alice.logout(), bob.logout()])

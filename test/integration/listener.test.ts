@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { RawLink } from '../helpers/raw-link.js'
 import { testEjabberd, waitFor, registerUsers } from '../helpers/ejabberd.js'
 import { Link } from '../../lib/link/link.js'
-import { LinkXmppClient, message } from '../helpers/link-xmpp-client.js'
+import { LinkXmppClient, chat } from '../helpers/link-xmpp-client.js'
 import { NS_FRAMING } from '../../lib/link/constants.js'
 
 const ej = testEjabberd()
@@ -167,7 +167,7 @@ t.test('random bytes on 40 links, before and after the handshake, end only those
   t.ok(outcomes.every((o) => /^(bye|denied) [a-z-]+( [a-z-]+)?$|^closed$/.test(o)), `each said why: ${[...new Set(outcomes)].join(', ')}`)
 
   t.equal(link.status, 'ready', 'the good link is untouched')
-  alice.send(message(`${users[1]!}@${ej.domain}`, 'after the storm', 'j1'))
+  alice.send(chat(`${users[1]!}@${ej.domain}`, 'after the storm', 'j1'))
   const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'j1')
   t.equal(got.getChildText('body'), 'after the storm', 'its sessions still chat')
   await Promise.all([alice.logout(), bob.logout()])
