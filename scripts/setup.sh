@@ -57,7 +57,14 @@ case "${1:-deps}" in
   deps) ;;
   test) shift; exec npm test -- "$@" ;;
   run)
-    npm run --silent build
+    # Build unless dist/ is newer than every source and the TypeScript settings
+    # (npm test's type-check writes it too, so the suite's run of this command
+    # finds it up to date).
+    if [ ! -f dist/lib/server.js ] ||
+      [ -n "$(find lib routes scripts -name '*.ts' -newer dist/lib/server.js -print -quit)" ] ||
+      [ tsconfig.json -nt dist/lib/server.js ] || [ tsconfig.build.json -nt dist/lib/server.js ]; then
+      npm run --silent build
+    fi
     bash scripts/ejabberd.sh start
     # Whatever happens to Megaphone, the private ejabberd goes down with it.
     trap 'bash scripts/ejabberd.sh stop' EXIT
