@@ -7,7 +7,7 @@ import { ErrorCode } from '../../lib/errors.js'
 import { NS_FRAMING } from '../../lib/link/constants.js'
 import { LinkXmppClient, chat } from '../helpers/link-xmpp-client.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
-import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor, evalErlang } from '../helpers/ejabberd.js'
+import { testEjabberd, registerUsers, sessionsWithPrefix, waitForSessions, waitFor, evalErlang } from '../helpers/ejabberd.js'
 import { buildApp } from '../../lib/app.js'
 import { testConfig } from '../helpers/megaphone.js'
 import { pino } from 'pino'
@@ -69,8 +69,7 @@ t.test('two users log in over one link and exchange presence and a UTF-8 message
   t.equal(got.attrs.xmlns, 'jabber:client', 'stanzas come namespaced, one per frame')
 
   await Promise.all([alice.logout(), bob.logout()])
-  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 10_000, 'sessions to end')
-  t.equal(await sessionsWithPrefix(prefix), 0)
+  t.equal(await waitForSessions(prefix, 0, 10_000), 0)
 })
 
 t.test('500 sessions on one link each send 10 messages: each delivered exactly once, in order', async (t) => {
@@ -109,8 +108,7 @@ t.test('500 sessions on one link each send 10 messages: each delivered exactly o
   t.equal(clients.reduce((n, c) => n + c.inbox.filter((el) => el.name === 'message').length, 0), 0, 'no duplicates')
 
   await Promise.all(clients.map(async (c) => await c.logout(30_000)))
-  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 30_000, 'sessions to end')
-  t.equal(await sessionsWithPrefix(prefix), 0, 'connected users back to 0')
+  t.equal(await waitForSessions(prefix, 0, 30_000), 0, 'connected users back to 0')
 })
 
 t.test('ejabberd sees the browser\'s address from open, not Megaphone\'s (Sessions)', async (t) => {
@@ -208,8 +206,7 @@ t.test('killing the link drops every session in ejabberd and Megaphone reconnect
   proxy.cut()
   const reasons = await Promise.all(clients.map(async (c) => await c.waitClosed()))
   t.same(new Set(reasons), new Set(['link-down']), 'every session is told the link went down')
-  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 15_000, 'ejabberd to drop the sessions')
-  t.equal(await sessionsWithPrefix(prefix), 0, 'no session left registered in ejabberd')
+  t.equal(await waitForSessions(prefix, 0, 15_000), 0, 'no session left registered in ejabberd')
   await link.waitReady(10_000)
   t.equal(link.status, 'ready', 'reconnected')
 })
