@@ -44,7 +44,11 @@ command -v node >/dev/null || { echo "setup: Node.js >= 20.18 is required (https
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=18)?0:1)' ||
   { echo "setup: Node.js >= 20.18 is required, found $(node --version)" >&2; exit 1; }
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A git worktree sharing another checkout's packages: npm ci would empty
+  # that checkout's node_modules through the link. Install there instead.
+  [ -d node_modules/ ] || { echo "setup: node_modules links to a missing directory" >&2; exit 1; }
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund
 fi
@@ -53,7 +57,14 @@ case "${1:-deps}" in
   deps) ;;
   test) shift; exec npm test -- "$@" ;;
   run)
-    npm run --silent build
+    # Build unless dist/ is newer than every source and the TypeScript settings
+    # (npm test's type-check writes it too, so the suite's run of this command
+    # finds it up to date).
+    if [ ! -f dist/server.js ] ||
+      [ -n "$(find app.ts server.ts lib routes scripts test -name '*.ts' -newer dist/server.js -print -quit)" ] ||
+      [ tsconfig.json -nt dist/server.js ] || [ tsconfig.build.json -nt dist/server.js ]; then
+      npm run --silent build
+    fi
     bash scripts/ejabberd.sh start
     # Whatever happens to Megaphone, the private ejabberd goes down with it.
     trap 'bash scripts/ejabberd.sh stop' EXIT

@@ -10,7 +10,8 @@
 // sessions, a connection the server closes is seen and counted, and nothing
 // pools, pipelines or retries behind the benchmark's back. Answers are read
 // by Content-Length; both servers send it (XEP-0124 5 requires no chunking).
-// Text matching on the bodies is enough for a benchmark.
+// The BOSH protocol and the login are the tests' client (scripts/clients/bosh.ts)
+// on that transport.
 //
 // Parent -> child (IPC): {type: 'status'} | {type: 'terminate'}.
 // Child -> parent: {type: 'ready', loginMs} | {type: 'status', status} |
@@ -19,6 +20,8 @@ import assert from 'node:assert'
 import net from 'node:net'
 import { finish, loginAll, runChild, toParent, type ErrorMessage, type LoginOptions } from './child.js'
 import { pool } from './pool.js'
+import type { Element } from '../../lib/xml.js'
+import { BoshSession, parseBody, type BodyAttrs, type HttpAnswer } from '../clients/bosh.js'
 
 export interface BoshClientsOptions extends LoginOptions {
   /** The BOSH endpoint, e.g. http://127.0.0.1:5280/http-bind. */
@@ -50,16 +53,12 @@ export type BoshClientsMessage =
   | { type: 'terminated', status: BoshClientsStatus, terminateMs: number }
   | ErrorMessage
 
-const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind'
-const NS_XBOSH = 'urn:xmpp:xbosh'
 /** A held request answered this long after `wait` is overdue. */
 const OVERDUE_GRACE_MS = 10_000
 const TERMINATE_TIMEOUT_MS = 30_000
 const FIRST_FAILURES = 5
 
 let reconnects = 0
-
-interface HttpAnswer { status: number, text: string }
 
 /** One HTTP/1.1 keep-alive connection, one request at a time. */
 class HttpConnection {
@@ -152,26 +151,13 @@ class Terminated extends Error {
   }
 }
 
-const attr = (tag: string, name: string): string | undefined =>
-  new RegExp(`\\s${name}=(['"])(.*?)\\1`).exec(tag)?.[2]
-
-function bodyTag (attrs: Record<string, string | number>, payload = ''): string {
-  let tag = `<body xmlns='${NS_HTTPBIND}'`
-  for (const [name, value] of Object.entries(attrs)) tag += ` ${name}='${value}'`
-  if (Object.keys(attrs).some((name) => name.startsWith('xmpp:'))) tag += ` xmlns:xmpp='${NS_XBOSH}'`
-  return payload === '' ? `${tag}/>` : `${tag}>${payload}</body>`
-}
-
 type State = 'login' | 'idle' | 'terminating' | 'ended'
 
-class BenchBoshSession {
+/** The shared BOSH client (scripts/clients/bosh.ts) on one keep-alive connection, then idle with one request held. */
+class BenchBoshSession extends BoshSession {
   readonly #opts: BoshClientsOptions
   readonly #url: URL
   readonly #conn: HttpConnection
-  #rid = 1_000_000 + Math.floor(Math.random() * 1_000_000_000)
-  #sid = ''
-  /** Payload text received and not yet consumed by the login. */
-  #inbox = ''
   state: State = 'login'
   /** When the open idle request was sent; null when none is open. */
   heldSince: number | null = null
@@ -180,57 +166,31 @@ class BenchBoshSession {
   #holding: Promise<void> = Promise.resolve()
 
   constructor (opts: BoshClientsOptions, url: URL) {
+    const conn = new HttpConnection(url)
+    super(async (text) => await conn.post(text), { domain: opts.domain, wait: opts.waitSeconds, hold: 1 })
     this.#opts = opts
     this.#url = url
-    this.#conn = new HttpConnection(url)
+    this.#conn = conn
   }
 
-  /** XEP-0206: session creation, SASL PLAIN, restart, bind, initial presence. */
-  async login (user: string): Promise<void> {
-    const { domain, password, loginTimeoutMs, waitSeconds } = this.#opts
-    let step = 'session creation'
+  /** XEP-0124 8: the content type Megaphone answers with, named at creation as a browser's client may. */
+  override async create (extra: BodyAttrs = {}): Promise<Element> {
+    return await super.create({ content: 'text/xml; charset=utf-8', ...extra })
+  }
+
+  /** XEP-0206: session creation, SASL PLAIN, restart, bind, initial presence, bounded by loginTimeoutMs. */
+  async loginUser (user: string): Promise<void> {
+    const { password, loginTimeoutMs } = this.#opts
     const timer = setTimeout(() => this.#conn.destroy(`no login within ${loginTimeoutMs} ms`), loginTimeoutMs)
     try {
-      // XEP-0124 7.1, XEP-0206 3
-      const created = await this.#request({
-        to: domain,
-        'xml:lang': 'en',
-        wait: waitSeconds,
-        hold: 1,
-        ver: '1.6',
-        'xmpp:version': '1.0',
-        content: 'text/xml; charset=utf-8'
-      }, '', false)
-      const sid = attr(created, 'sid')
-      if (sid === undefined) throw new Error(`no sid in the session creation response: ${created.slice(0, 300)}`)
-      this.#sid = sid
-      step = 'stream features'
-      const features = await this.#until(/<(?:stream:)?features\b[^>]*>[\s\S]*?<\/(?:stream:)?features>/)
-      if (!features.includes('<mechanism>PLAIN</mechanism>')) throw new Error(`PLAIN not offered: ${features}`)
-      step = 'SASL'
-      await this.#request({}, `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
-        Buffer.from(`\0${user}\0${password}`).toString('base64')}</auth>`)
-      if (/<failure\b/.test(await this.#until(/<success\b|<failure\b/))) throw new Error('SASL failure')
-      step = 'restart'
-      // XEP-0206 5: the stream restart after SASL success.
-      await this.#request({ to: domain, 'xml:lang': 'en', 'xmpp:restart': 'true' })
-      await this.#until(/<(?:stream:)?features\b[^>]*>[\s\S]*?<\/(?:stream:)?features>/)
-      step = 'bind'
-      await this.#request({}, "<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>bench</resource></bind></iq>")
-      const iq = await this.#until(/<iq\b[^>]*\bid=(['"])bind1\1[^>]*>/)
-      if (attr(iq, 'type') !== 'result') throw new Error(`bind failed: ${iq}`)
-      step = 'presence'
-      // RFC 6121 4.2: initial presence; ejabberd echoes it to the resource.
-      await this.#request({}, "<presence xmlns='jabber:client'/>")
-      await this.#until(/<presence\b/)
+      await this.login(user, password, 'bench')
     } catch (err) {
       this.state = 'ended'
       this.#conn.destroy()
-      throw new Error(`${user}: ${step}: ${err instanceof Error ? err.message : String(err)}`)
+      throw new Error(`${user}: ${err instanceof Error ? err.message : String(err)}`)
     } finally {
       clearTimeout(timer)
     }
-    this.#inbox = ''
   }
 
   /** Keeps one empty request held from now on: each answer is followed at once by the next request. */
@@ -239,10 +199,11 @@ class BenchBoshSession {
     this.#holding = (async () => {
       while (this.state === 'idle') {
         this.heldSince = Date.now()
-        await this.#request({})
+        const el = await this.request()
+        // XEP-0124 17.2
+        if (el.attrs.type === 'terminate') throw new Terminated(String(el.attrs.condition ?? '(none)'), this.rid, el.toString())
         this.heldSince = null
         this.answered++
-        this.#inbox = ''
       }
     })().catch((err: unknown) => {
       // A terminate body answers the held request; a destroyed connection does not.
@@ -258,19 +219,19 @@ class BenchBoshSession {
    * occupies the session's connection, so this one goes on a second
    * connection (as a browser's second one would), closed after the answer.
    */
-  async terminate (): Promise<void> {
+  async end (): Promise<void> {
     if (this.state !== 'idle') return
     this.state = 'terminating'
-    const rid = ++this.#rid
+    const { rid, text } = this.next("<presence xmlns='jabber:client' type='unavailable'/>", { type: 'terminate' })
     const conn = new HttpConnection(this.#url, { close: true })
     const timer = setTimeout(() => {
       conn.destroy(`no answer to terminate within ${TERMINATE_TIMEOUT_MS} ms`)
       this.#conn.destroy(`held request not answered within ${TERMINATE_TIMEOUT_MS} ms of terminate`)
     }, TERMINATE_TIMEOUT_MS)
     try {
-      const answer = await conn.post(bodyTag({ rid, sid: this.#sid, type: 'terminate' }, "<presence xmlns='jabber:client' type='unavailable'/>"))
+      const answer = await conn.post(text)
       if (answer.status !== 200) throw new Error(`HTTP ${answer.status} to terminate (rid ${rid}): ${answer.text.slice(0, 300)}`)
-      const condition = attr(/^<body\b[^>]*>/.exec(answer.text)?.[0] ?? '', 'condition')
+      const condition = parseBody(answer).attrs.condition as string | undefined
       if (condition !== undefined) throw new Error(`terminate (rid ${rid}) answered with condition '${condition}': ${answer.text.slice(0, 300)}`)
       // The held request is answered too (XEP-0124 13), which ends the holding loop.
       await this.#holding
@@ -282,31 +243,6 @@ class BenchBoshSession {
       conn.destroy()
       this.#conn.destroy()
       this.state = 'ended'
-    }
-  }
-
-  /** One request with the next rid; resolves to the body's text, its payload added to the inbox. */
-  async #request (attrs: Record<string, string | number>, payload = '', withSid = true): Promise<string> {
-    const rid = ++this.#rid
-    const answer = await this.#conn.post(bodyTag(withSid ? { rid, sid: this.#sid, ...attrs } : { rid, ...attrs }, payload))
-    if (answer.status !== 200) throw new Error(`HTTP ${answer.status} to rid ${rid}: ${answer.text.slice(0, 300)}`)
-    const tag = /^<body\b[^>]*>/.exec(answer.text)?.[0]
-    if (tag === undefined) throw new Error(`answer to rid ${rid} is not a <body/>: ${answer.text.slice(0, 300)}`)
-    // XEP-0124 17.2
-    if (attr(tag, 'type') === 'terminate') throw new Terminated(attr(tag, 'condition') ?? '(none)', rid, answer.text)
-    if (!tag.endsWith('/>')) this.#inbox += answer.text.slice(tag.length, answer.text.lastIndexOf('</body>'))
-    return answer.text
-  }
-
-  /** Sends empty requests until the inbox matches `re`; returns the match and drops the inbox up to its end. */
-  async #until (re: RegExp): Promise<string> {
-    for (;;) {
-      const m = re.exec(this.#inbox)
-      if (m !== null) {
-        this.#inbox = this.#inbox.slice(m.index + m[0].length)
-        return m[0]
-      }
-      await this.#request({})
     }
   }
 }
@@ -336,14 +272,14 @@ runChild('bosh-clients', 'bosh-memory', async () => {
     } else if (msg.type === 'terminate') {
       finish('terminate', async (): Promise<BoshClientsMessage> => {
         const startedAt = Date.now()
-        await pool(sessions.length, opts.concurrency, async (i) => { await sessions[i]!.terminate() })
+        await pool(sessions.length, opts.concurrency, async (i) => { await sessions[i]!.end() })
         return { type: 'terminated', status: status(sessions, opts.waitSeconds), terminateMs: Date.now() - startedAt }
       })
     }
   })
   await loginAll(opts, async (user) => {
     const session = new BenchBoshSession(opts, url)
-    await session.login(user)
+    await session.loginUser(user)
     session.hold()
     sessions.push(session)
   })

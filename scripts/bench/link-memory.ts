@@ -17,13 +17,13 @@
 // 4. Print the table, stop ejabberd (also on failure, Ctrl-C or --timeout-s).
 import os from 'node:os'
 import { Link } from '../../lib/link/link.js'
+import { LinkClient } from '../clients/link.js'
 import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
 import type { C2sChildMessage, C2sClientsOptions } from './c2s-clients.js'
 import { sleep, type Ejabberd } from '../../test/helpers/ejabberd.js'
 import { delta, kib, readingDetails, type Figure, type Readings } from './ejabberd-figures.js'
 import { reading, type Reading } from './ejabberd-memory.js'
 import { commandLine, forkChild, log, nextMessage, textTable, withTimeout, type Child } from './harness.js'
-import { BenchLinkSession } from './link-session.js'
 import { readCommandLine, runOptions } from './options.js'
 import { pool } from './pool.js'
 
@@ -75,19 +75,19 @@ const run = new BenchRun(async () => {
 
 // ---------------------------------------------------------------- link sessions
 
-async function openLinkSessions (server: Ejabberd, link: Link, n: number, concurrency: number): Promise<{ sessions: BenchLinkSession[], loginMs: number }> {
-  const sessions: BenchLinkSession[] = []
+async function openLinkSessions (server: Ejabberd, link: Link, n: number, concurrency: number): Promise<{ sessions: LinkClient[], loginMs: number }> {
+  const sessions: LinkClient[] = []
   const startedAt = Date.now()
   await withTimeout(`link: ${n} logins`, loginTimeoutMs(n), pool(n, concurrency, async (i) => {
-    sessions.push(await BenchLinkSession.login(link, {
-      domain: server.domain, user: `${USER_PREFIX}${i + 1}`, password: PASSWORD, timeoutMs: LOGIN_TIMEOUT_MS
-    }))
+    const session = new LinkClient(link)
+    await session.login(`${USER_PREFIX}${i + 1}`, PASSWORD, server.domain, 'bench', LOGIN_TIMEOUT_MS)
+    sessions.push(session)
   }))
   return { sessions, loginMs: Date.now() - startedAt }
 }
 
 /** Ends every session (`close <id> normal`) and waits until ejabberd has none. */
-async function closeLinkSessions (server: Ejabberd, sessions: BenchLinkSession[]): Promise<void> {
+async function closeLinkSessions (server: Ejabberd, sessions: LinkClient[]): Promise<void> {
   for (const session of sessions) session.end()
   await server.waitForConnected(0, CLOSE_TIMEOUT_MS)
 }

@@ -18,7 +18,7 @@ A PASSWORD of - is read from the first line of stdin (out of ps and history).
 TO is a JID; a bare name means NAME@DOMAIN.
 
 EOF
-  bosh_login_options_help
+  bosh_options_help udrwtkvh
   cat <<'EOF'
 
 Each step prints one line to stderr: "ok  ..." or "FAIL step: what came back".
@@ -35,17 +35,10 @@ EOF
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
-  bosh_parse_options 'u:d:r:w:t:kvh' "$@"
-  set -- "${BOSH_ARGS[@]+"${BOSH_ARGS[@]}"}"
-  (($# >= 2 && $# <= 4)) || bosh_usage_error 'expected USER PASSWORD [TO [MESSAGE]]'
-  bosh_user_arg "$1"
-  bosh_password_arg "$2"
   local to="${3:-}" text="${4:-}"
+  bosh_login "$1" "$2"
   [[ -n "$text" ]] || text="megaphone bosh check $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   [[ -z "$to" ]] || to="$(bosh_jid_arg "$to")"
-
-  bosh_login "$BOSH_USER" "$BOSH_PASSWORD" "$BOSH_RESOURCE"
-  bosh_presence
   if [[ -z "$to" ]]; then
     bosh_message "$BOSH_JID" "$text"
     bosh_expect_message "$BOSH_MESSAGE_ID" "$text"
@@ -57,4 +50,4 @@ main() {
     "$BOSH_JID" "$([[ -n "$to" ]] && printf ' to %s' "$to" || printf ' to itself and received it')"
 }
 
-main "$@"
+bosh_run udrwtkvh 'USER PASSWORD [TO [MESSAGE]]' "$@"

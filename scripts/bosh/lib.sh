@@ -18,6 +18,7 @@
 #   BOSH_OPEN  1 while the server holds the session (so a failure terminates it)
 #   BOSH_RESPONSE  the last response body; BOSH_INBOX  every response of the current step
 #   BOSH_TERMINATE the condition of a terminate answer, or empty
+#   BOSH_BODY  the request body bosh_session_body made last
 
 readonly NS_HTTPBIND='http://jabber.org/protocol/httpbind'
 readonly NS_XBOSH='urn:xmpp:xbosh'
@@ -28,9 +29,15 @@ readonly NS_STANZAS='urn:ietf:params:xml:ns:xmpp-stanzas'
 readonly BOSH_DEFAULT_URL='http://127.0.0.1:5280/http-bind'
 readonly BOSH_DEFAULT_DOMAIN='localhost'
 # Seconds: the longest the server may hold a request (the creation's `wait`);
-# curl allows each request this plus BOSH_SLACK_SECONDS.
+# curl allows each request this plus BOSH_SLACK_SECONDS, 10 unless the
+# environment says otherwise (the tests use 1).
 readonly BOSH_DEFAULT_WAIT=10
-readonly BOSH_SLACK_SECONDS=10
+BOSH_SLACK_SECONDS="${BOSH_SLACK_SECONDS:-10}"
+if ! [[ "$BOSH_SLACK_SECONDS" =~ ^[0-9]{1,4}$ ]]; then
+  printf '%s: BOSH_SLACK_SECONDS must be a number of seconds (0-9999): %s\n' "${0##*/}" "$BOSH_SLACK_SECONDS" >&2
+  exit 2
+fi
+readonly BOSH_SLACK_SECONDS
 # Seconds: how long one step may poll for what it waits for.
 readonly BOSH_DEFAULT_STEP_SECONDS=30
 # Seconds curl may take to connect; an unreachable server fails this fast.
@@ -55,6 +62,8 @@ BOSH_RESPONSE=''
 BOSH_TERMINATE=''
 BOSH_INBOX=''
 BOSH_FEATURES=''
+BOSH_BODY=''
+BOSH_CURL_ARGS=()
 BOSH_ARGS=()
 
 # Ctrl-C mid-check: end the session rather than leave it to time out.
@@ -100,25 +109,22 @@ bosh_excerpt() {
 
 # ---------------------------------------------------------------- XML by hand
 
+# The five predefined entities (XML 1.0 4.6), & first: escaping replaces it
+# before the others, unescaping after them.
+readonly -a BOSH_XML_CHARS=('&' '<' '>' "'" '"')
+readonly -a BOSH_XML_ENTITIES=('&amp;' '&lt;' '&gt;' '&apos;' '&quot;')
+
 # Text and attribute values: & < > ' " (bash 5.2 would read a bare & in the
 # replacement as "the match", hence the quotes).
 bosh_xml_escape() {
-  local s="$1"
-  s="${s//&/"&amp;"}"
-  s="${s//</"&lt;"}"
-  s="${s//>/"&gt;"}"
-  s="${s//\'/"&apos;"}"
-  s="${s//\"/"&quot;"}"
+  local s="$1" i
+  for i in 0 1 2 3 4; do s="${s//"${BOSH_XML_CHARS[i]}"/"${BOSH_XML_ENTITIES[i]}"}"; done
   printf '%s' "$s"
 }
 
 bosh_xml_unescape() {
-  local s="$1"
-  s="${s//"&lt;"/<}"
-  s="${s//"&gt;"/>}"
-  s="${s//"&apos;"/\'}"
-  s="${s//"&quot;"/\"}"
-  s="${s//"&amp;"/"&"}"
+  local s="$1" i
+  for i in 4 3 2 1 0; do s="${s//"${BOSH_XML_ENTITIES[i]}"/"${BOSH_XML_CHARS[i]}"}"; done
   printf '%s' "$s"
 }
 
@@ -180,6 +186,14 @@ bosh_body() {
   fi
 }
 
+# bosh_curl_args MAX_SECONDS: sets BOSH_CURL_ARGS to a POST of the body on
+# stdin (it holds the SASL token, which must not show in ps) to BOSH_URL.
+bosh_curl_args() {
+  BOSH_CURL_ARGS=(--silent --request POST --data-binary @-
+    --header 'Content-Type: text/xml; charset=utf-8' --max-time "$1")
+  ((BOSH_INSECURE == 0)) || BOSH_CURL_ARGS+=(--insecure)
+}
+
 bosh_curl_error() {
   case "$1" in
     6) printf 'could not resolve the host of %s' "$BOSH_URL" ;;
@@ -201,16 +215,11 @@ bosh_post() {
   local step="$1" body="$2" out code=0 status connects text max_seconds head condition
   local stream_error_re="<(stream:error|error[[:space:]][^>]*['\"]http://etherx.jabber.org/streams['\"])[^>]*>(.*)"
   local body_re='^[[:space:]]*(<\?xml[^>]*\?>)?[[:space:]]*(<body([[:space:]][^>]*)?/?>)'
-  local -a curl_args
   max_seconds=$((BOSH_WAIT + BOSH_SLACK_SECONDS))
-  curl_args=(--silent --request POST --data-binary @-
-    --header 'Content-Type: text/xml; charset=utf-8'
-    --connect-timeout "$BOSH_CONNECT_SECONDS" --max-time "$max_seconds"
-    --write-out '\n%{http_code} %{num_connects}')
-  ((BOSH_INSECURE == 0)) || curl_args+=(--insecure)
+  bosh_curl_args "$max_seconds"
   bosh_trace '>>>' "$body"
-  # The body goes on stdin: it holds the SASL token, which must not show in ps.
-  out="$(printf '%s' "$body" | curl "${curl_args[@]}" -- "$BOSH_URL")" || code=$?
+  out="$(printf '%s' "$body" | curl "${BOSH_CURL_ARGS[@]}" --connect-timeout "$BOSH_CONNECT_SECONDS" \
+    --write-out '\n%{http_code} %{num_connects}' -- "$BOSH_URL")" || code=$?
   # curl writes "STATUS CONNECTIONS" last, even when it fails.
   read -r status connects <<<"${out##*$'\n'}"
   if ((code != 0)); then
@@ -255,37 +264,32 @@ bosh_post() {
   esac
 }
 
+# bosh_session_body ATTRS [PAYLOAD]: sets BOSH_BODY to the session's next
+# request (taking BOSH_RID and adding 1), with ATTRS after rid and sid.
+bosh_session_body() {
+  BOSH_BODY="$(bosh_body " rid='$BOSH_RID' sid='$(bosh_xml_escape "$BOSH_SID")'$1" "${2:-}")"
+  BOSH_RID=$((BOSH_RID + 1))
+}
+
 # bosh_request STEP PAYLOAD [ATTRS]: the next request of the session. Fails the
 # step if the server ends the session.
 bosh_request() {
-  local rid="$BOSH_RID"
-  BOSH_RID=$((BOSH_RID + 1))
-  bosh_post "$1" "$(bosh_body " rid='$rid' sid='$(bosh_xml_escape "$BOSH_SID")'${3:-}" "$2")"
+  bosh_session_body "${3:-}" "$2"
+  bosh_post "$1" "$BOSH_BODY"
   [[ -z "$BOSH_TERMINATE" ]] || bosh_fail "$1" "the server terminated the session: condition=$BOSH_TERMINATE"
 }
 
-# bosh_poll_until STEP WHAT NAME...: empty requests until one of the elements
-# NAME is in BOSH_INBOX, for at most BOSH_STEP_SECONDS.
+# bosh_poll_until STEP WHAT ID NAME...: empty requests until one of the
+# elements NAME (with id=ID unless ID is empty) is in BOSH_INBOX, for at most
+# BOSH_STEP_SECONDS.
 bosh_poll_until() {
-  local step="$1" what="$2" deadline name
-  shift 2
+  local step="$1" what="$2" id="$3" deadline name
+  shift 3
   deadline=$((SECONDS + BOSH_STEP_SECONDS))
   for (( ; ; )); do
     for name in "$@"; do
-      bosh_find "$name" && return 0
+      bosh_find "$name" "$id" && return 0
     done
-    if ((SECONDS >= deadline)); then
-      bosh_fail "$step" "no $what within ${BOSH_STEP_SECONDS}s; last answer: $(bosh_excerpt "$BOSH_RESPONSE")"
-    fi
-    bosh_request "$step" ''
-  done
-}
-
-# bosh_poll_for_id STEP WHAT NAME ID: as bosh_poll_until, for <NAME id='ID'>.
-bosh_poll_for_id() {
-  local step="$1" what="$2" name="$3" id="$4" deadline
-  deadline=$((SECONDS + BOSH_STEP_SECONDS))
-  until bosh_find "$name" "$id"; do
     if ((SECONDS >= deadline)); then
       bosh_fail "$step" "no $what within ${BOSH_STEP_SECONDS}s; last answer: $(bosh_excerpt "$BOSH_RESPONSE")"
     fi
@@ -324,7 +328,7 @@ bosh_create() {
 # in a later one; PLAIN must be offered.
 bosh_auth_plain() {
   local user="$1" password="$2" token condition text_re='<text[^>]*>([^<]*)</text>'
-  bosh_poll_until 'stream features' 'stream features with SASL mechanisms' 'mechanisms'
+  bosh_poll_until 'stream features' 'stream features with SASL mechanisms' '' 'mechanisms'
   local plain_re='<([[:alnum:]_.-]+:)?mechanism>[[:space:]]*PLAIN[[:space:]]*</'
   [[ "$BOSH_REST" =~ $plain_re ]] ||
     bosh_fail 'stream features' "SASL PLAIN is not offered: $(bosh_excerpt "$BOSH_TAG${BOSH_REST%%</mechanisms>*}")"
@@ -334,7 +338,7 @@ bosh_auth_plain() {
   token="$(printf '\0%s\0%s' "$user" "$password" | base64 | tr -d '\n')"
   BOSH_INBOX=''
   bosh_request 'sasl' "<auth xmlns='$NS_SASL' mechanism='PLAIN'>$token</auth>"
-  bosh_poll_until 'sasl' 'SASL outcome' 'success' 'failure'
+  bosh_poll_until 'sasl' 'SASL outcome' '' 'success' 'failure'
   if bosh_find 'failure'; then
     condition="$(bosh_first_child "$BOSH_REST" || printf 'unknown')"
     local detail=''
@@ -350,9 +354,21 @@ bosh_auth_plain() {
 bosh_restart() {
   BOSH_INBOX=''
   bosh_request 'restart' '' " to='$(bosh_xml_escape "$BOSH_DOMAIN")' xml:lang='en' xmpp:restart='true' xmlns:xmpp='$NS_XBOSH'"
-  bosh_poll_until 'restart' 'stream features after the restart' 'bind'
+  bosh_poll_until 'restart' 'stream features after the restart' '' 'bind'
   BOSH_FEATURES="$BOSH_INBOX"
   bosh_ok 'stream restarted'
+}
+
+# bosh_iq_set STEP WHAT ID PAYLOAD: an iq of type set (RFC 6120 8.2.3) and its
+# result; BOSH_TAG and BOSH_REST are then the result's. Fails the step with the
+# stanza error if the server refuses.
+bosh_iq_set() {
+  BOSH_INBOX=''
+  bosh_request "$1" "<iq xmlns='jabber:client' type='set' id='$3'>$4</iq>"
+  bosh_poll_until "$1" "$2" "$3" 'iq'
+  if [[ "$(bosh_attr "$BOSH_TAG" type || true)" != result ]]; then
+    bosh_fail "$1" "the server refused: $(bosh_stanza_error "${BOSH_REST%%</iq>*}")"
+  fi
 }
 
 # RFC 6120 7: resource binding (RESOURCE empty: the server picks one).
@@ -363,13 +379,8 @@ bosh_bind() {
   else
     payload="<bind xmlns='$NS_BIND'/>"
   fi
-  BOSH_INBOX=''
-  bosh_request 'bind' "<iq xmlns='jabber:client' type='set' id='bind_1'>$payload</iq>"
-  bosh_poll_for_id 'bind' 'bind result' 'iq' 'bind_1'
+  bosh_iq_set 'bind' 'bind result' 'bind_1' "$payload"
   reply="${BOSH_REST%%</iq>*}"
-  if [[ "$(bosh_attr "$BOSH_TAG" type || true)" != result ]]; then
-    bosh_fail 'bind' "the server refused: $(bosh_stanza_error "$reply")"
-  fi
   [[ "$reply" =~ $jid_re ]] || bosh_fail 'bind' "no jid in the bind result: $(bosh_excerpt "$BOSH_TAG$reply")"
   BOSH_JID="$(bosh_xml_unescape "${BASH_REMATCH[1]}")"
   bosh_ok "bound $BOSH_JID"
@@ -386,12 +397,7 @@ bosh_session_iq() {
     bosh_ok 'session iq not needed (advertised as optional)'
     return 0
   fi
-  BOSH_INBOX=''
-  bosh_request 'session' "<iq xmlns='jabber:client' type='set' id='sess_1'><session xmlns='$NS_SESSION'/></iq>"
-  bosh_poll_for_id 'session' 'session result' 'iq' 'sess_1'
-  if [[ "$(bosh_attr "$BOSH_TAG" type || true)" != result ]]; then
-    bosh_fail 'session' "the server refused: $(bosh_stanza_error "${BOSH_REST%%</iq>*}")"
-  fi
+  bosh_iq_set 'session' 'session result' 'sess_1' "<session xmlns='$NS_SESSION'/>"
   bosh_ok 'session established'
 }
 
@@ -405,7 +411,7 @@ bosh_send_with_ping() {
   local step="$1" stanza="$2" id="ping_$BOSH_RID"
   BOSH_INBOX=''
   bosh_request "$step" "$stanza<iq xmlns='jabber:client' type='get' id='$id'><ping xmlns='urn:xmpp:ping'/></iq>"
-  bosh_poll_for_id "$step" 'answer to the ping sent after it' 'iq' "$id"
+  bosh_poll_until "$step" 'answer to the ping sent after it' "$id" 'iq'
 }
 
 # RFC 6121 4.2: initial presence.
@@ -426,7 +432,7 @@ bosh_message() {
 # ourselves) and checks its body.
 bosh_expect_message() {
   local id="$1" text="$2" stanza got body_re='<([[:alnum:]_.-]+:)?body(>|[[:space:]][^>]*>)([^<]*)</'
-  bosh_poll_for_id 'receive' "message $id back" 'message' "$id"
+  bosh_poll_until 'receive' "message $id back" "$id" 'message'
   stanza="${BOSH_REST%%</message>*}"
   [[ "$stanza" =~ $body_re ]] || bosh_fail 'receive' "message $id came back without a body: $(bosh_excerpt "$BOSH_TAG$stanza")"
   got="$(bosh_xml_unescape "${BASH_REMATCH[3]}")"
@@ -437,11 +443,9 @@ bosh_expect_message() {
 # XEP-0124 13, XEP-0206 8: terminate, with unavailable presence. The server
 # answers with an empty body or one of type='terminate'.
 bosh_terminate() {
-  local rid="$BOSH_RID"
-  BOSH_RID=$((BOSH_RID + 1))
   BOSH_OPEN=0
-  bosh_post 'logout' "$(bosh_body " rid='$rid' sid='$(bosh_xml_escape "$BOSH_SID")' type='terminate'" \
-    "<presence xmlns='jabber:client' type='unavailable'/>")"
+  bosh_session_body " type='terminate'" "<presence xmlns='jabber:client' type='unavailable'/>"
+  bosh_post 'logout' "$BOSH_BODY"
   case "$BOSH_TERMINATE" in
     '' | 'none given') bosh_ok "logged out (session $BOSH_SID terminated)" ;;
     *) bosh_fail 'logout' "the server answered the terminate with condition=$BOSH_TERMINATE" ;;
@@ -450,46 +454,87 @@ bosh_terminate() {
 
 # After a failure: terminate quietly, briefly, ignoring the outcome.
 bosh_abort() {
-  local -a curl_args=(--silent --output /dev/null --request POST --data-binary @-
-    --header 'Content-Type: text/xml; charset=utf-8' --max-time "$BOSH_ABORT_SECONDS")
-  ((BOSH_INSECURE == 0)) || curl_args+=(--insecure)
   printf '     terminating session %s\n' "$BOSH_SID" >&2
-  bosh_body " rid='$BOSH_RID' sid='$(bosh_xml_escape "$BOSH_SID")' type='terminate'" |
-    curl "${curl_args[@]}" -- "$BOSH_URL" || true
+  bosh_curl_args "$BOSH_ABORT_SECONDS"
+  bosh_session_body " type='terminate'"
+  printf '%s' "$BOSH_BODY" | curl "${BOSH_CURL_ARGS[@]}" --output /dev/null -- "$BOSH_URL" || true
 }
 
-# create, SASL PLAIN, restart, bind, session if required.
+# bosh_login USER PASSWORD: the command line's USER and PASSWORD operands,
+# then create, SASL PLAIN, restart, bind (BOSH_RESOURCE), session if
+# required, initial presence.
 bosh_login() {
+  bosh_user_arg "$1"
+  bosh_password_arg "$2"
   bosh_create
-  bosh_auth_plain "$1" "$2"
+  bosh_auth_plain "$BOSH_USER" "$BOSH_PASSWORD"
   bosh_restart
-  bosh_bind "${3:-}"
+  bosh_bind "$BOSH_RESOURCE"
   bosh_session_iq
+  bosh_presence
 }
 
 # ---------------------------------------------------------------- command line
 
-# bosh_parse_options OPTSTRING ARGS...: the options the entry scripts share,
-# those in OPTSTRING only (e.g. "u:d:w:t:r:kvh"). usage() must be defined.
-# Positional arguments end up in BOSH_ARGS.
-# The options of the scripts that log in (check.sh, login.sh: optstring u:d:r:w:t:kvh), for their usage.
-bosh_login_options_help() {
-  cat <<'EOF'
-Options:
-  -u URL       BOSH endpoint           default http://127.0.0.1:5280/http-bind
-  -d DOMAIN    XMPP domain             default localhost
-  -r RESOURCE  resource to bind        default: the server picks one
-  -w SECONDS   longest time the server may hold a request (BOSH wait), default 10
-  -t SECONDS   give up on a step after this long, default 30
-  -k           accept any TLS certificate (curl --insecure)
-  -v           print every request and response body (the SASL token hidden)
-  -h           this help
-EOF
+# bosh_option LETTER: sets BOSH_OPTION_VALUE (the name of the option's value,
+# empty for a flag) and BOSH_OPTION_TEXT (its line in a usage) for one of the
+# options the entry scripts share.
+bosh_option() {
+  BOSH_OPTION_VALUE=''
+  case "$1" in
+    u) BOSH_OPTION_VALUE=URL BOSH_OPTION_TEXT="BOSH endpoint           default $BOSH_DEFAULT_URL" ;;
+    d) BOSH_OPTION_VALUE=DOMAIN BOSH_OPTION_TEXT="XMPP domain             default $BOSH_DEFAULT_DOMAIN" ;;
+    r) BOSH_OPTION_VALUE=RESOURCE BOSH_OPTION_TEXT='resource to bind        default: the server picks one' ;;
+    w) BOSH_OPTION_VALUE=SECONDS BOSH_OPTION_TEXT="longest time the server may hold a request (BOSH wait), default $BOSH_DEFAULT_WAIT" ;;
+    t) BOSH_OPTION_VALUE=SECONDS BOSH_OPTION_TEXT="give up on a step after this long, default $BOSH_DEFAULT_STEP_SECONDS" ;;
+    k) BOSH_OPTION_TEXT='accept any TLS certificate (curl --insecure)' ;;
+    v) BOSH_OPTION_TEXT='print every request and response body (the SASL token hidden)' ;;
+    h) BOSH_OPTION_TEXT='this help' ;;
+  esac
 }
 
-bosh_parse_options() {
-  local optstring="$1" opt
+# bosh_options_help LETTERS [L=TEXT...]: the "Options:" block of a usage, one
+# line per option of LETTERS (e.g. "udtkvh"), in that order; L=TEXT words
+# option L this script's way.
+bosh_options_help() {
+  local letters="$1" letter word i
   shift
+  printf 'Options:\n'
+  for ((i = 0; i < ${#letters}; i++)); do
+    letter="${letters:i:1}"
+    bosh_option "$letter"
+    for word in "$@"; do
+      [[ "$word" != "$letter="* ]] || BOSH_OPTION_TEXT="${word#*=}"
+    done
+    printf '  %-12s %s\n' "-$letter $BOSH_OPTION_VALUE" "$BOSH_OPTION_TEXT"
+  done
+}
+
+# bosh_run LETTERS OPERANDS ARGS...: reads the options of LETTERS from ARGS,
+# checks the operands left against OPERANDS ("SID RID", or "USER PASSWORD
+# [TO [MESSAGE]]" with optional ones in brackets) and calls main with them.
+bosh_run() {
+  local letters="$1" operands="$2" words min max
+  shift 2
+  bosh_parse_options "$letters" "$@"
+  set -- "${BOSH_ARGS[@]+"${BOSH_ARGS[@]}"}"
+  read -ra words <<<"${operands%%[*}"
+  min=${#words[@]}
+  read -ra words <<<"${operands//[][]/}"
+  max=${#words[@]}
+  (($# >= min && $# <= max)) || bosh_usage_error "expected $operands"
+  main "$@"
+}
+
+# bosh_parse_options LETTERS ARGS...: the options of LETTERS (see bosh_option).
+# usage() must be defined. The operands end up in BOSH_ARGS.
+bosh_parse_options() {
+  local letters="$1" optstring='' opt i
+  shift
+  for ((i = 0; i < ${#letters}; i++)); do
+    bosh_option "${letters:i:1}"
+    optstring+="${letters:i:1}${BOSH_OPTION_VALUE:+:}"
+  done
   OPTIND=1
   while getopts ":$optstring" opt; do
     case "$opt" in

@@ -20,7 +20,7 @@ USER is a name, or name@domain (which sets the domain unless -d is given).
 A PASSWORD of - is read from the first line of stdin (out of ps and history).
 
 EOF
-  bosh_login_options_help
+  bosh_options_help udrwtkvh
   cat <<'EOF'
 
 Exit status: 0 logged in, 1 a step failed, 2 bad command line.
@@ -36,14 +36,8 @@ EOF
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
-  bosh_parse_options 'u:d:r:w:t:kvh' "$@"
-  set -- "${BOSH_ARGS[@]+"${BOSH_ARGS[@]}"}"
-  (($# == 2)) || bosh_usage_error 'expected USER PASSWORD'
-  bosh_user_arg "$1"
-  bosh_password_arg "$2"
-  bosh_login "$BOSH_USER" "$BOSH_PASSWORD" "$BOSH_RESOURCE"
-  bosh_presence
+  bosh_login "$1" "$2"
   printf '%s %s %s\n' "$BOSH_SID" "$BOSH_RID" "$BOSH_JID"
 }
 
-main "$@"
+bosh_run udrwtkvh 'USER PASSWORD' "$@"

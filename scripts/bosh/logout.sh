@@ -9,11 +9,9 @@ Usage: scripts/bosh/logout.sh [OPTIONS] SID RID
 Terminates the BOSH session SID (from login.sh) with unavailable presence, in
 the request with rid RID (XEP-0124 13).
 
-Options:
-  -u URL       BOSH endpoint           default http://127.0.0.1:5280/http-bind
-  -k           accept any TLS certificate (curl --insecure)
-  -v           print every request and response body
-  -h           this help
+EOF
+  bosh_options_help ukvh 'v=print every request and response body'
+  cat <<'EOF'
 
 Exit status: 0 logged out, 1 failed, 2 bad command line.
 
@@ -26,11 +24,8 @@ EOF
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
-  bosh_parse_options 'u:kvh' "$@"
-  set -- "${BOSH_ARGS[@]+"${BOSH_ARGS[@]}"}"
-  (($# == 2)) || bosh_usage_error 'expected SID RID'
   bosh_session_args "$1" "$2"
   bosh_terminate
 }
 
-main "$@"
+bosh_run ukvh 'SID RID' "$@"

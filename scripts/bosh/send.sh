@@ -10,13 +10,10 @@ Sends MESSAGE to TO in the BOSH session SID (from login.sh), in the request
 with rid RID, and waits until the server has processed it. Prints the next RID
 on stdout. TO is a JID; a bare name means NAME@DOMAIN.
 
-Options:
-  -u URL       BOSH endpoint           default http://127.0.0.1:5280/http-bind
-  -d DOMAIN    XMPP domain of a bare TO, default localhost
-  -t SECONDS   give up after this long, default 30
-  -k           accept any TLS certificate (curl --insecure)
-  -v           print every request and response body
-  -h           this help
+EOF
+  bosh_options_help udtkvh "d=XMPP domain of a bare TO, default $BOSH_DEFAULT_DOMAIN" \
+    "t=give up after this long, default $BOSH_DEFAULT_STEP_SECONDS" 'v=print every request and response body'
+  cat <<'EOF'
 
 Exit status: 0 sent, 1 failed (the session is then terminated), 2 bad command line.
 
@@ -29,13 +26,10 @@ EOF
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
-  bosh_parse_options 'u:d:t:kvh' "$@"
-  set -- "${BOSH_ARGS[@]+"${BOSH_ARGS[@]}"}"
-  (($# == 4)) || bosh_usage_error 'expected SID RID TO MESSAGE'
   bosh_session_args "$1" "$2"
   BOSH_OPEN=1
   bosh_message "$(bosh_jid_arg "$3")" "$4"
   printf '%s\n' "$BOSH_RID"
 }
 
-main "$@"
+bosh_run udtkvh 'SID RID TO MESSAGE' "$@"

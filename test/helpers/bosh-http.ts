@@ -1,21 +1,26 @@
-// Raw BOSH over real HTTP for the integration tests: one POST at a time
-// (postBody), or a whole client that logs in and keeps a request held
-// (BoshClient). Every <body/> any of them receives is recorded (other
-// transports call recordBody), and checkBodiesAgainstSchema(t), the last test
-// of a file, validates them all with xmllint against
-// ../shared/schemas/httpbind.xsd (XEP-0124's schema).
+// Raw BOSH over real HTTP (undici) for the integration tests: one POST at a
+// time (postBody), or a whole client that logs in and keeps a request held
+// (BoshClient, the shared client of scripts/clients/bosh.ts with a test's
+// inbox). Every <body/> any of them receives is recorded (other transports
+// call recordBody), and checkBodiesAgainstSchema(t), the last test of a file,
+// validates them all with xmllint against ../shared/schemas/httpbind.xsd
+// (XEP-0124's schema).
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import type { Test } from 'tap'
 import { request } from 'undici'
-import { parseElement, escapeXML, type Element } from '../../lib/xml.js'
+import { escapeXML, type Element } from '../../lib/xml.js'
+import { BoshSession, NS_HTTPBIND, type BodyAttrs, type SessionOptions } from '../../scripts/clients/bosh.js'
 import { PROJECT_ROOT } from './ejabberd.js'
 
-export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind'
-export const NS_XBOSH = 'urn:xmpp:xbosh'
+export { body, NS_HTTPBIND, NS_XBOSH, parseBody } from '../../scripts/clients/bosh.js'
+export { bindRequest, chat, saslPlain } from '../../scripts/clients/xmpp-login.js'
 export const SCHEMA = join(PROJECT_ROOT, '../shared/schemas/httpbind.xsd')
+/** The namespace of the one document that wraps every body for validation. */
+const NS_BODIES = 'urn:megaphone:test:bodies'
 
 const seen: string[] = []
 
@@ -25,9 +30,18 @@ export interface HttpAnswer {
   text: string
 }
 
+export interface PostOptions {
+  /** Content-Type; null sends none. Default text/xml; charset=utf-8. */
+  contentType?: string | null
+  /** Bounds the whole exchange. Default 30 s. */
+  timeoutMs?: number
+  signal?: AbortSignal
+  headers?: Record<string, string>
+}
+
 /** POSTs `text` as is; records the answer if it is a body. */
-export async function postBody (url: string, text: string | Buffer, opts: { contentType?: string | null, timeoutMs?: number, signal?: AbortSignal } = {}): Promise<HttpAnswer> {
-  const headers: Record<string, string> = {}
+export async function postBody (url: string, text: string | Buffer, opts: PostOptions = {}): Promise<HttpAnswer> {
+  const headers: Record<string, string> = { ...opts.headers }
   if (opts.contentType !== null) headers['content-type'] = opts.contentType ?? 'text/xml; charset=utf-8'
   const res = await request(url, {
     method: 'POST',
@@ -47,27 +61,6 @@ export function recordBody (text: string): void {
   if (text.startsWith('<body')) seen.push(text)
 }
 
-/** `<body xmlns=httpbind a='v' …>payload</body>` */
-export function body (attrs: Record<string, string | number | undefined>, payload = ''): string {
-  let head = `<body xmlns='${NS_HTTPBIND}'`
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) head += ` ${k}='${escapeXML(String(v))}'`
-  if (Object.keys(attrs).some((k) => k.startsWith('xmpp:'))) head += ` xmlns:xmpp='${NS_XBOSH}'`
-  return payload === '' ? `${head}/>` : `${head}>${payload}</body>`
-}
-
-/** A chat message stanza, escaped. */
-export function chat (to: string, text: string): string {
-  return `<message xmlns='jabber:client' type='chat' to='${escapeXML(to)}'><body>${escapeXML(text)}</body></message>`
-}
-
-/** Parses a response body, failing clearly when it is not one. */
-export function parseBody (answer: HttpAnswer): Element {
-  if (answer.status !== 200) throw new Error(`HTTP ${answer.status}: ${answer.text.slice(0, 200)}`)
-  const el = parseElement(answer.text)
-  if (!el.is('body', NS_HTTPBIND)) throw new Error(`not a body: ${answer.text.slice(0, 200)}`)
-  return el
-}
-
 /**
  * The last test of a file (call it after the others): validates every body
  * received so far with xmllint. Without ../shared (a user's clone), says so
@@ -78,111 +71,101 @@ export function checkBodiesAgainstSchema (t: Test): void {
   t.test('every response body validates against httpbind.xsd (XEP-0124 schema)', { skip }, async (t) => {
     const bodies = seen.splice(0)
     t.ok(bodies.length > 0, 'bodies were received')
-    const dir = mkdtempSync(join(tmpdir(), 'megaphone-bodies-'))
-    try {
-      const files = bodies.map((text, i) => {
-        const file = join(dir, `${i}.xml`)
-        writeFileSync(file, text)
-        return file
-      })
-      let failures = ''
-      for (let i = 0; i < files.length; i += 500) failures += await xmllint(files.slice(i, i + 500))
-      // Quote the bodies the errors name, so a failure shows what was sent.
-      const named = [...new Set([...failures.matchAll(/(\d+)\.xml/g)].map((m) => Number(m[1])))].slice(0, 5)
-      t.equal(failures, '', `all ${bodies.length} bodies validate`, { bodies: named.map((i) => bodies[i]?.slice(0, 2000)) })
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const failures = await validateBodies(bodies)
+    t.equal(failures.text, '', `all ${bodies.length} bodies validate`, { bodies: failures.bodies.slice(0, 5).map((i) => bodies[i]?.slice(0, 2000)) })
   })
 }
 
-async function xmllint (files: string[]): Promise<string> {
+/**
+ * Validates every body in one xmllint run: the bodies become the children of
+ * one document whose schema imports httpbind.xsd and allows any number of its
+ * <body/> elements, each validated against the same declaration as a root
+ * <body/> would be. Resolves to xmllint's complaints ('' if none) and the
+ * indexes of the bodies they name.
+ */
+export async function validateBodies (bodies: string[]): Promise<{ text: string, bodies: number[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'megaphone-bodies-'))
+  try {
+    const wrapper = join(dir, 'bodies.xsd')
+    writeFileSync(wrapper, `<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema' xmlns:hb='${NS_HTTPBIND}' targetNamespace='${NS_BODIES}' elementFormDefault='qualified'>
+  <xs:import namespace='${NS_HTTPBIND}' schemaLocation='${escapeXML(pathToFileURL(SCHEMA).href)}'/>
+  <xs:element name='bodies'><xs:complexType><xs:sequence>
+    <xs:element ref='hb:body' minOccurs='0' maxOccurs='unbounded'/>
+  </xs:sequence></xs:complexType></xs:element>
+</xs:schema>
+`)
+    // Each body starts on a line of its own; firstLines[i] is body i's.
+    const firstLines: number[] = []
+    let line = 2
+    const parts = [`<bodies xmlns='${NS_BODIES}'>`]
+    for (const text of bodies) {
+      firstLines.push(line)
+      parts.push(text)
+      line += text.split('\n').length
+    }
+    parts.push('</bodies>\n')
+    const document = join(dir, 'bodies.xml')
+    writeFileSync(document, parts.join('\n'))
+    const text = await xmllint(wrapper, document)
+    const lines = [...text.matchAll(/bodies\.xml:(\d+):/g)].map((m) => Number(m[1]))
+    const named = new Set(lines.map((n) => firstLines.findLastIndex((first) => first <= n)).filter((i) => i >= 0))
+    return { text, bodies: [...named] }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function xmllint (schema: string, document: string): Promise<string> {
   return await new Promise((resolve, reject) => {
-    execFile('xmllint', ['--noout', '--schema', SCHEMA, ...files], { timeout: 60_000, maxBuffer: 16 << 20 }, (err, _stdout, stderr) => {
+    execFile('xmllint', ['--noout', '--schema', schema, document], { timeout: 60_000, maxBuffer: 16 << 20 }, (err, _stdout, stderr) => {
       if (err !== null && (err as NodeJS.ErrnoException).code === 'ENOENT') {
         reject(new Error('xmllint not found: install libxml2-utils (bash scripts/setup.sh deps)'))
         return
       }
-      // xmllint prints "FILE validates" per good file; keep only the rest, with the body quoted.
+      // xmllint prints "FILE validates" for a good document; keep only the rest.
       const bad = stderr.split('\n').filter((l) => l !== '' && !l.endsWith(' validates'))
       resolve(bad.length === 0 ? '' : bad.join('\n') + '\n')
     })
   })
 }
 
-export interface ClientOptions {
-  domain: string
-  wait?: number
-  hold?: number
-  ack?: boolean
-  lang?: string
+export interface ClientOptions extends SessionOptions {
+  /** HTTP headers on the session creation request only (X-Forwarded-For, say). */
+  creationHeaders?: Record<string, string>
 }
 
 /**
- * A BOSH client written against XEP-0124/0206 for the tests: logs in with
- * SASL PLAIN, and while started keeps one request held, collecting every
- * element that arrives into `inbox`.
+ * The BOSH client of scripts/clients/bosh.ts over undici, for the tests: logs
+ * in with SASL PLAIN, and while started keeps one request held, collecting
+ * every element that arrives into `inbox`.
  */
-export class BoshClient {
+export class BoshClient extends BoshSession {
   readonly url: string
-  readonly opts: Required<ClientOptions>
-  sid = ''
-  rid: number
-  jid = ''
   inbox: Element[] = []
   terminated: string | null = null
   #polling = false
   #waiters = new Set<() => void>()
+  readonly #creating: { now: boolean }
 
   constructor (url: string, opts: ClientOptions) {
+    const creating = { now: false }
+    super(async (text) => await postBody(url, text, { headers: creating.now ? opts.creationHeaders : undefined }), opts)
     this.url = url
-    this.opts = { wait: 10, hold: 1, ack: false, lang: 'en', ...opts }
-    this.rid = 1_000_000 + Math.floor(Math.random() * 1_000_000_000)
+    this.#creating = creating
   }
 
-  /** One request with the next rid; its payload elements go to the inbox. */
-  async request (payload = '', attrs: Record<string, string | number | undefined> = {}): Promise<Element> {
-    const rid = ++this.rid
-    const el = parseBody(await postBody(this.url, body({ rid, sid: this.sid, ...attrs }, payload)))
-    this.#receive(el)
-    return el
+  override async create (extra?: BodyAttrs): Promise<Element> {
+    this.#creating.now = true
+    try {
+      return await super.create(extra)
+    } finally {
+      this.#creating.now = false
+    }
   }
 
-  async create (extra: Record<string, string | number | undefined> = {}): Promise<Element> {
-    const rid = this.rid
-    const el = parseBody(await postBody(this.url, body({
-      rid,
-      to: this.opts.domain,
-      'xml:lang': this.opts.lang,
-      wait: this.opts.wait,
-      hold: this.opts.hold,
-      ver: '1.6',
-      'xmpp:version': '1.0',
-      ack: this.opts.ack ? 1 : undefined,
-      ...extra
-    })))
-    if (el.attrs.type === 'terminate') throw new Error(`session creation refused: ${el.attrs.condition as string}`)
-    this.sid = el.attrs.sid
-    this.#receive(el)
-    return el
-  }
-
-  /** XEP-0206: create, SASL PLAIN, restart, bind, initial presence. */
-  async login (user: string, password: string, resource = 'test'): Promise<void> {
-    await this.create()
-    await this.until((el) => el.is('features'), 'stream features')
-    const plain = Buffer.from(`\0${user}\0${password}`).toString('base64')
-    await this.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain}</auth>`)
-    await this.until((el) => el.is('success') || el.is('failure'), 'SASL result')
-    if (this.inbox.some((el) => el.is('failure'))) throw new Error(`${user}: SASL failure`)
-    this.inbox = []
-    await this.request('', { 'xmpp:restart': 'true', to: this.opts.domain })
-    await this.until((el) => el.is('features'), 'restarted stream features')
-    await this.request(`<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${escapeXML(resource)}</resource></bind></iq>`)
-    const bound = await this.until((el) => el.is('iq') && el.attrs.id === 'bind', 'bind result')
-    this.jid = bound.getChild('bind')?.getChildText('jid') ?? ''
-    this.inbox = []
-    await this.request("<presence xmlns='jabber:client'/>")
+  /** XEP-0206: create, SASL PLAIN, restart, bind, initial presence (and its echo). The inbox then holds only what came after. */
+  override async login (user: string, password: string, resource = 'test'): Promise<void> {
+    await super.login(user, password, resource)
   }
 
   /** Keeps one empty request held until stop() or the session ends. */
@@ -202,9 +185,9 @@ export class BoshClient {
     await this.request(payload)
   }
 
-  async terminate (payload = "<presence xmlns='jabber:client' type='unavailable'/>"): Promise<Element> {
+  override async terminate (payload?: string): Promise<Element> {
     this.#polling = false
-    return await this.request(payload, { type: 'terminate' })
+    return await super.terminate(payload)
   }
 
   /** Waits (bounded) for an element in the inbox, polling if nothing is held. */
@@ -228,10 +211,14 @@ export class BoshClient {
     })
   }
 
-  #receive (el: Element): void {
+  protected override received (el: Element): void {
     if (el.attrs.type === 'terminate') this.terminated = (el.attrs.condition as string | undefined) ?? 'normal'
     for (const child of el.children) if (typeof child !== 'string') this.inbox.push(child)
     this.#notify()
+  }
+
+  protected override loggedIn (rest: Element[]): void {
+    this.inbox = rest
   }
 
   #notify (): void {

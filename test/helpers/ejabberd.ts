@@ -287,3 +287,17 @@ export async function sessionsWithPrefix (prefix: string): Promise<number> {
 export async function connectedUsers (): Promise<number> {
   return await testEjabberd().connectedUsers()
 }
+
+/**
+ * Polls until `sessionsWithPrefix(prefix)` equals `expected`, since ejabberd
+ * registers and removes sessions asynchronously; resolves to the last count
+ * (bounded by `timeoutMs`), so the caller's assertion names what was left.
+ */
+export async function waitForSessions (prefix: string, expected: number, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const count = await sessionsWithPrefix(prefix)
+    if (count === expected || Date.now() >= deadline) return count
+    await sleep(100)
+  }
+}

@@ -24,8 +24,8 @@ export class RawLink {
     socket.on('error', () => {})
   }
 
-  static async connect (port: number): Promise<RawLink> {
-    const socket = net.connect(port, '127.0.0.1')
+  static async connect (port: number, host = '127.0.0.1'): Promise<RawLink> {
+    const socket = net.connect(port, host)
     await once(socket, 'connect')
     return new RawLink(socket)
   }

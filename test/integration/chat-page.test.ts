@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
-import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { ctl, registerUsers, sessionsWithPrefix, waitForSessions, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const PASSWORD = 'chat-page-pw'
@@ -129,8 +129,7 @@ t.test('two users chat from the page through Megaphone, each message shown once,
   await Promise.all([logOut(pageA.page), logOut(pageB.page)])
   t.equal((await statusOf(pageA.page)).text, 'Logged out')
   t.equal(await pageA.page.isVisible('#login'), true, 'the log-in form is back')
-  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, WAIT_MS, 'sessions to end in ejabberd')
-  t.equal(await sessionsWithPrefix(prefix), 0, 'no session left in ejabberd')
+  t.equal(await waitForSessions(prefix, 0, WAIT_MS), 0, 'no session left in ejabberd')
   t.equal(mp.app.bosh.size, 0, 'no BOSH session left in Megaphone')
   t.same(pageA.errors, [], 'no console errors on page A')
   t.same(pageB.errors, [], 'no console errors on page B')

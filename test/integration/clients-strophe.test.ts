@@ -5,6 +5,7 @@ import t from 'tap'
 import { Agent } from 'undici'
 import { Strophe, $msg, $pres } from 'strophe.js'
 import { startMegaphone } from '../helpers/megaphone.js'
+import { checkNothingLeft } from '../helpers/sessions.js'
 import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
 import { inBatches } from '../helpers/batches.js'
 import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
@@ -120,13 +121,7 @@ t.test('Strophe.js 5 logs 50 clients in through Megaphone; each sends 20 message
     Promise.all(clients.map(async (c) => await c.disconnected)),
     new Promise((_resolve, reject) => setTimeout(() => reject(new Error('clients not disconnected within 15 s')), 15_000).unref())
   ])
-  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 15_000, 'ejabberd to drop the sessions')
-  t.equal(await sessionsWithPrefix(prefix), 0, 'ejabberd holds no session of these users')
-  await waitFor(() => mp.app.bosh.size === 0, 5_000, 'Megaphone to forget the sessions')
-  t.equal(mp.app.bosh.size, 0, 'Megaphone holds no BOSH session')
-  // ejabberd ends each connection ID once it has closed the stream the terminate asked to close.
-  await waitFor(() => mp.link.sessionCount === 0, 10_000, 'ejabberd to end the connection IDs')
-  t.equal(mp.link.sessionCount, 0, 'nor any link session')
+  await checkNothingLeft(t, mp, prefix, 15_000)
   t.comment(`${N} clients, ${N * PER} messages in ${Date.now() - started} ms`)
 })
 

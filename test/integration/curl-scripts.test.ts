@@ -24,10 +24,10 @@ const TEXT = 'héllo → 世界 🎉 &< > "q" \'a\' &amp; ]]>'
 interface Run { code: number | null, stdout: string, stderr: string, ms: number }
 
 /** Runs scripts/bosh/SCRIPT with ARGS (and INPUT on stdin); resolves whatever the exit status. */
-async function run (script: string, args: readonly string[], timeoutMs = RUN_TIMEOUT_MS, input = ''): Promise<Run> {
+async function run (script: string, args: readonly string[], timeoutMs = RUN_TIMEOUT_MS, input = '', extraEnv: Record<string, string> = {}): Promise<Run> {
   const started = Date.now()
   // Loopback must not go through a proxy the environment may name.
-  const env = { ...process.env, no_proxy: '*', NO_PROXY: '*' }
+  const env = { ...process.env, no_proxy: '*', NO_PROXY: '*', ...extraEnv }
   return await new Promise((resolve) => {
     const child = execFile('bash', [join(SCRIPTS, script), ...args], { env, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
@@ -294,12 +294,22 @@ t.test('a session the server ends with a stream error: the step, the condition a
   t.equal(server.requests.length, 2, 'nothing after the server ended the session')
 })
 
-t.test('a server that never answers: the request times out at wait + 10 s with a clear message', async (t) => {
+t.test('a server that never answers: the request times out at wait + the slack (10 s, set to 1 here) with a clear message', async (t) => {
+  // The default, read from lib.sh as the scripts source it, with nothing set.
+  const { BOSH_SLACK_SECONDS: _, ...unset } = process.env
+  const defaults = await new Promise<string>((resolve, reject) => {
+    execFile('bash', ['-c', 'source "$0" && printf "%s %s" "$BOSH_DEFAULT_WAIT" "$BOSH_SLACK_SECONDS"', join(SCRIPTS, 'lib.sh')], { env: unset, timeout: 10_000 },
+      (err, stdout) => { if (err === null) resolve(stdout); else reject(err) })
+  })
+  t.equal(defaults, '10 10', 'by default a request may take wait (10 s) + 10 s')
   const server = await scriptedServer(t, [() => null])
-  const r = await run('check.sh', ['-w', '1', '-u', server.url, 'alice', 'pw'], 30_000)
+  const r = await run('check.sh', ['-w', '1', '-u', server.url, 'alice', 'pw'], 30_000, '', { BOSH_SLACK_SECONDS: '1' })
   t.equal(r.code, 1, 'exit 1', { stderr: r.stderr })
-  t.match(r.stderr, new RegExp(`^FAIL create session: no answer from ${server.url} within 11s$`, 'm'), 'the step, the URL, the time allowed')
-  t.ok(r.ms >= 11_000 && r.ms < 25_000, `gave up after ${r.ms} ms`)
+  t.match(r.stderr, new RegExp(`^FAIL create session: no answer from ${server.url} within 2s$`, 'm'), 'the step, the URL, the time allowed')
+  t.ok(r.ms >= 2_000 && r.ms < 16_000, `gave up after ${r.ms} ms`)
+  const bad = await run('check.sh', ['-u', server.url, 'alice', 'pw'], 10_000, '', { BOSH_SLACK_SECONDS: 'soon' })
+  t.equal(bad.code, 2, 'a slack that is not a number: exit 2')
+  t.match(bad.stderr, /BOSH_SLACK_SECONDS must be a number of seconds/, 'says so')
 })
 
 checkBodiesAgainstSchema(t)

@@ -5,9 +5,9 @@ import t, { type Test } from 'tap'
 import { Link, type LinkOptions } from '../../lib/link/link.js'
 import { ErrorCode } from '../../lib/errors.js'
 import { NS_FRAMING } from '../../lib/link/constants.js'
-import { LinkXmppClient, message } from '../helpers/link-xmpp-client.js'
+import { LinkXmppClient, chat } from '../helpers/link-xmpp-client.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
-import { testEjabberd, registerUsers, sessionsWithPrefix, waitFor, ctl } from '../helpers/ejabberd.js'
+import { testEjabberd, registerUsers, sessionsWithPrefix, waitForSessions, waitFor, ctl } from '../helpers/ejabberd.js'
 import { buildApp } from '../../app.js'
 import { testConfig } from '../helpers/megaphone.js'
 import { pino } from 'pino'
@@ -63,14 +63,13 @@ t.test('two users log in over one link and exchange presence and a UTF-8 message
   t.equal(presence.attrs.from, `${prefix}1@${ej.domain}/link`)
 
   const text = 'héllo → 世界 🎉 <&> "quoted"'
-  alice.send(message(`${prefix}2@${ej.domain}`, text, 'm1'))
+  alice.send(chat(`${prefix}2@${ej.domain}`, text, 'm1'))
   const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'm1')
   t.equal(got.getChildText('body'), text, 'body arrives byte for byte')
   t.equal(got.attrs.xmlns, 'jabber:client', 'stanzas come namespaced, one per frame')
 
   await Promise.all([alice.logout(), bob.logout()])
-  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 10_000, 'sessions to end')
-  t.equal(await sessionsWithPrefix(prefix), 0)
+  t.equal(await waitForSessions(prefix, 0, 10_000), 0)
 })
 
 t.test('500 sessions on one link each send 10 messages: each delivered exactly once, in order', async (t) => {
@@ -95,7 +94,7 @@ t.test('500 sessions on one link each send 10 messages: each delivered exactly o
   })
   clients.forEach((c, i) => {
     const to = `${users[(i + 1) % N]}@${ej.domain}`
-    for (let k = 0; k < PER; k++) c.send(message(to, `${users[i]}#${k}`))
+    for (let k = 0; k < PER; k++) c.send(chat(to, `${users[i]}#${k}`))
   })
   await Promise.all(allIn)
   let inOrder = 0
@@ -109,8 +108,7 @@ t.test('500 sessions on one link each send 10 messages: each delivered exactly o
   t.equal(clients.reduce((n, c) => n + c.inbox.filter((el) => el.name === 'message').length, 0), 0, 'no duplicates')
 
   await Promise.all(clients.map(async (c) => await c.logout(30_000)))
-  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 30_000, 'sessions to end')
-  t.equal(await sessionsWithPrefix(prefix), 0, 'connected users back to 0')
+  t.equal(await waitForSessions(prefix, 0, 30_000), 0, 'connected users back to 0')
 })
 
 t.test('ejabberd sees the browser\'s address from open, not Megaphone\'s (Sessions)', async (t) => {
@@ -207,8 +205,7 @@ t.test('killing the link drops every session in ejabberd and Megaphone reconnect
   proxy.cut()
   const reasons = await Promise.all(clients.map(async (c) => await c.waitClosed()))
   t.same(new Set(reasons), new Set(['link-down']), 'every session is told the link went down')
-  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 15_000, 'ejabberd to drop the sessions')
-  t.equal(await sessionsWithPrefix(prefix), 0, 'no session left registered in ejabberd')
+  t.equal(await waitForSessions(prefix, 0, 15_000), 0, 'no session left registered in ejabberd')
   await link.waitReady(10_000)
   t.equal(link.status, 'ready', 'reconnected')
 })
@@ -235,7 +232,7 @@ t.test('one session sending malformed XML ends only that session, with a stream 
   t.ok(error.getChild('not-well-formed'), 'not-well-formed stream error')
   t.ok(await bad.waitClosed(), 'the bad session is closed')
   t.equal(link.status, 'ready', 'the link stays up')
-  alice.send(message(`${prefix}3@${ej.domain}`, 'still here', 'after'))
+  alice.send(chat(`${prefix}3@${ej.domain}`, 'still here', 'after'))
   const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'after')
   t.equal(got.getChildText('body'), 'still here', 'other sessions keep working')
   await Promise.all([alice.logout(), bob.logout()])
@@ -249,7 +246,7 @@ t.test('a crashed session in ejabberd costs only itself: the link and other sess
   await ctl('kill_c2s', `${prefix}1`, ej.domain, 'link')
   t.equal(await victim.waitClosed(), 'shutdown', 'its connection ID is closed with shutdown')
   t.equal(link.status, 'ready', 'the link stays up')
-  alice.send(message(`${prefix}3@${ej.domain}`, 'unaffected', 'cr1'))
+  alice.send(chat(`${prefix}3@${ej.domain}`, 'unaffected', 'cr1'))
   const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'cr1')
   t.equal(got.getChildText('body'), 'unaffected')
   await Promise.all([alice.logout(), bob.logout()])

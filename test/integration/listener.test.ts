@@ -5,10 +5,16 @@ import t, { type Test } from 'tap'
 import { RawLink } from '../helpers/raw-link.js'
 import { testEjabberd, waitFor, registerUsers } from '../helpers/ejabberd.js'
 import { Link } from '../../lib/link/link.js'
-import { LinkXmppClient, message } from '../helpers/link-xmpp-client.js'
+import { LinkXmppClient, chat } from '../helpers/link-xmpp-client.js'
 import { NS_FRAMING } from '../../lib/link/constants.js'
 
 const ej = testEjabberd()
+/**
+ * scripts/ejabberd.yml.template's second megaphone_listener: the same port on
+ * 127.0.0.2, with heartbeat_timeout 1 s instead of the default 15 s.
+ */
+const SHORT_HOST = '127.0.0.2'
+const SHORT_TIMEOUT_MS = 1_000
 
 async function readyLink (t: Test): Promise<RawLink> {
   const raw = await RawLink.connect(ej.linkPort)
@@ -113,18 +119,24 @@ t.test('ejabberd sends one complete, namespaced element per frame (Session conte
 })
 
 t.test('a front end that goes silent, or never authenticates, is dropped within the heartbeat timeout (Heartbeat)', async (t) => {
+  // The listener with a configured heartbeat_timeout of 1 s; the default
+  // listener's 15 s is the `ready` of the first test.
   const started = Date.now()
-  const silent = await readyLink(t)
-  const mute = await RawLink.connect(ej.linkPort)
+  const silent = await RawLink.connect(ej.linkPort, SHORT_HOST)
+  t.teardown(() => silent.destroy())
+  t.equal(await silent.handshake(ej.secret), `ready 1 1048576 ${SHORT_TIMEOUT_MS}`, 'ready with the configured heartbeat timeout')
+  const mute = await RawLink.connect(ej.linkPort, SHORT_HOST)
   t.teardown(() => mute.destroy())
   const [heartbeat, handshake] = await Promise.all([
-    silent.nextControl('bye ', 25_000),
-    mute.nextControl('bye ', 25_000)
+    silent.nextControl('bye ', SHORT_TIMEOUT_MS + 10_000),
+    mute.nextControl('bye ', SHORT_TIMEOUT_MS + 10_000)
   ])
   t.equal(heartbeat, 'bye heartbeat-timeout')
   t.equal(handshake, 'bye handshake-timeout')
   const elapsed = Date.now() - started
-  t.ok(elapsed >= 14_000 && elapsed < 20_000, `dropped after ${elapsed} ms (timeout 15000 ms)`)
+  t.ok(elapsed >= SHORT_TIMEOUT_MS && elapsed < SHORT_TIMEOUT_MS + 5_000, `dropped after ${elapsed} ms (timeout ${SHORT_TIMEOUT_MS} ms)`)
+  await Promise.all([silent.waitClosed(), mute.waitClosed()])
+  t.ok(silent.closed && mute.closed, 'the listener closed both sockets')
 })
 
 t.test('random bytes on 40 links, before and after the handshake, end only those links', async (t) => {
@@ -155,7 +167,7 @@ t.test('random bytes on 40 links, before and after the handshake, end only those
   t.ok(outcomes.every((o) => /^(bye|denied) [a-z-]+( [a-z-]+)?$|^closed$/.test(o)), `each said why: ${[...new Set(outcomes)].join(', ')}`)
 
   t.equal(link.status, 'ready', 'the good link is untouched')
-  alice.send(message(`${users[1]!}@${ej.domain}`, 'after the storm', 'j1'))
+  alice.send(chat(`${users[1]!}@${ej.domain}`, 'after the storm', 'j1'))
   const got = await bob.wait((el) => el.name === 'message' && el.attrs.id === 'j1')
   t.equal(got.getChildText('body'), 'after the storm', 'its sessions still chat')
   await Promise.all([alice.logout(), bob.logout()])

@@ -3,6 +3,7 @@
 // in order, and nothing is left behind in either server afterwards.
 import t from 'tap'
 import { startMegaphone } from '../helpers/megaphone.js'
+import { checkNothingLeft } from '../helpers/sessions.js'
 import { BoshClient, chat, checkBodiesAgainstSchema } from '../helpers/bosh-http.js'
 import { inBatches } from '../helpers/batches.js'
 import { testEjabberd, registerUsers, sessionsWithPrefix, ctl, waitFor } from '../helpers/ejabberd.js'
@@ -67,13 +68,7 @@ t.test('200 concurrent BOSH sessions share the one link; every message is delive
 
   const terminated = await inBatches(clients, 50, async (c) => await c.terminate())
   t.ok(terminated.every((el) => el.attrs.type === 'terminate'), 'every terminate request is answered with a terminate body')
-  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 0, 20_000, 'ejabberd to drop the sessions')
-  t.equal(await sessionsWithPrefix(prefix), 0, 'ejabberd holds no session of these users')
-  await waitFor(() => mp.app.bosh.size === 0, 5_000, 'Megaphone to forget the sessions')
-  t.equal(mp.app.bosh.size, 0, 'Megaphone holds no BOSH session')
-  // ejabberd ends each connection ID once it has closed the stream the terminate asked to close.
-  await waitFor(() => mp.link.sessionCount === 0, 10_000, 'ejabberd to end the connection IDs')
-  t.equal(mp.link.sessionCount, 0, 'nor any link session')
+  await checkNothingLeft(t, mp, prefix, 20_000)
   t.comment(`${N} sessions: logins ${loggedIn - started} ms, ${N * PER} messages ${delivered - loggedIn} ms, total ${Date.now() - started} ms`)
 })
 

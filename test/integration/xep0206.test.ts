@@ -2,8 +2,7 @@
 // start, SASL, restart, bind, stream errors, and what a client sees when the
 // link to ejabberd fails. Real HTTP; every body is schema-checked at the end.
 import t from 'tap'
-import { request } from 'undici'
-import { BoshClient, body, checkBodiesAgainstSchema, parseBody, postBody } from '../helpers/bosh-http.js'
+import { BoshClient, bindRequest, body, checkBodiesAgainstSchema, parseBody, postBody, saslPlain } from '../helpers/bosh-http.js'
 import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
 import { startMegaphone } from '../helpers/megaphone.js'
@@ -26,12 +25,12 @@ t.test('5: SASL, then a restart returns the new features, then bind gives a full
   const [user] = await registerUsers('x206l', 1, PASSWORD) as [string]
   const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
   await c.create()
-  await c.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}</auth>`)
+  await c.request(saslPlain(user, PASSWORD))
   await c.until((el) => el.is('success'), 'SASL success')
-  const restarted = await c.request('', { 'xmpp:restart': 'true', to: ej.domain })
+  const restarted = await c.restart()
   const features = restarted.getChild('features') ?? (await c.until((el) => el.is('features') && el.getChild('bind') !== undefined, 'features'))
   t.ok(features.getChild('bind'), 'bind offered after the restart')
-  await c.request("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>")
+  await c.request(bindRequest('web', 'b'))
   const bound = await c.until((el) => el.is('iq') && el.attrs.id === 'b', 'bind result')
   t.equal(bound.getChild('bind')?.getChildText('jid'), `${user}@${ej.domain}/web`)
   t.equal(await sessionsWithPrefix('x206l'), 1)
@@ -46,11 +45,11 @@ t.test('5: a wrong password gets the SASL failure, and the session lives on', as
   const [user] = await registerUsers('x206f', 1, PASSWORD) as [string]
   const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
   await c.create()
-  await c.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0wrong`).toString('base64')}</auth>`)
+  await c.request(saslPlain(user, 'wrong'))
   const failure = await c.until((el) => el.is('failure'), 'SASL failure')
   t.ok(failure.getChild('not-authorized'))
   t.equal(c.terminated, null, 'not a terminal error')
-  await c.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}</auth>`)
+  await c.request(saslPlain(user, PASSWORD))
   await c.until((el) => el.is('success'), 'SASL success on the second try')
   await c.terminate()
 })
@@ -94,24 +93,11 @@ t.test('two users chat through Megaphone: presence and UTF-8 messages both ways'
 
 t.test('with trustProxy, ejabberd sees the address from X-Forwarded-For', async (t) => {
   const mp = await startMegaphone(t, { env: { MEGAPHONE_HTTP_TRUST_PROXY: 'true' } })
-  const res = await request(mp.boshUrl, {
-    method: 'POST',
-    headers: { 'x-forwarded-for': '198.51.100.23' },
-    body: body({ rid: 1, to: ej.domain, wait: 10, hold: 1, 'xmpp:version': '1.0' })
-  })
-  const sid = parseBody({ status: res.statusCode, headers: {}, text: await res.body.text() }).attrs.sid
-  t.ok(sid !== undefined, 'session created')
-  // ejabberd records the address at bind: log in on this session.
+  // Only the session creation request carries the header: the address is the creating request's.
   const [user] = await registerUsers('x206x', 1, PASSWORD) as [string]
-  const c = new BoshClient(mp.boshUrl, { domain: ej.domain })
-  c.sid = sid as string
-  c.rid = 1
-  await c.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}</auth>`)
-  await c.until((el) => el.is('success'), 'SASL success')
-  await c.request('', { 'xmpp:restart': 'true', to: ej.domain })
-  await c.until((el) => el.is('features') && el.getChild('bind') !== undefined, 'features')
-  await c.request("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>xff</resource></bind></iq>")
-  await c.until((el) => el.is('iq') && el.attrs.id === 'b', 'bind result')
+  const c = new BoshClient(mp.boshUrl, { domain: ej.domain, creationHeaders: { 'x-forwarded-for': '198.51.100.23' } })
+  await c.login(user, PASSWORD, 'xff')
+  t.equal(c.jid, `${user}@${ej.domain}/xff`, 'logged in')
   const ip = await ctl<{ ip: string } | null>('user_ip', user, ej.domain, 'xff')
   t.equal(ip?.ip, '198.51.100.23')
   await c.terminate()
@@ -160,9 +146,9 @@ t.test('XEP-0198 over BOSH: stream management is enabled, acknowledges stanzas, 
   const again = new BoshClient(mp.boshUrl, { domain: ej.domain })
   await again.create()
   await again.until((el) => el.is('features'), 'features')
-  await again.request(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}</auth>`)
+  await again.request(saslPlain(user, PASSWORD))
   await again.until((el) => el.is('success'), 'SASL success')
-  await again.request('', { 'xmpp:restart': 'true', to: ej.domain })
+  await again.restart()
   await again.until((el) => el.is('features') && el.getChild('sm', 'urn:xmpp:sm:3') !== undefined, 'features with sm')
   await again.request(`<resume xmlns='urn:xmpp:sm:3' previd='${previd}' h='0'/>`)
   await again.until((el) => el.is('resumed', 'urn:xmpp:sm:3'), 'resumed')

@@ -34,9 +34,11 @@ t.test('setup.sh run serves BOSH and the chat page for a private ejabberd, and C
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   let running = true
   void exited.then(() => { running = false })
+  // Set once the test has seen ejabberd stopped; until then teardown stops it.
+  let ejabberdStopped = false
   t.teardown(async () => {
     if (running) process.kill(-(child.pid as number), 'SIGKILL')
-    await script(['scripts/ejabberd.sh', 'stop'], env).catch(() => {})
+    if (!ejabberdStopped) await script(['scripts/ejabberd.sh', 'stop'], env).catch(() => {})
     rmSync(stateDir, { recursive: true, force: true })
   })
 
@@ -62,10 +64,15 @@ t.test('setup.sh run serves BOSH and the chat page for a private ejabberd, and C
 
   // Ctrl-C: the terminal sends SIGINT to the whole foreground process group.
   process.kill(-(child.pid as number), 'SIGINT')
-  const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 60_000))])
+  // The exit is the barrier; the timer only bounds it, and must not keep this
+  // process alive for its 60 s once the race is decided.
+  let timer: NodeJS.Timeout | undefined
+  const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), 60_000) })])
+  clearTimeout(timer)
   t.not(code, 'timeout', 'exited within 60 s')
   const status = await script(['scripts/ejabberd.sh', 'status'], env).then(() => 'running', (err: Error) => err.message)
   t.match(status, /exit 3/, 'ejabberd stopped too')
+  ejabberdStopped = /exit 3/.test(status)
 })
 
 async function script (args: string[], env: NodeJS.ProcessEnv): Promise<string> {
