@@ -14,7 +14,7 @@
 %% Command line
 -export([call/2, call/3]).
 %% The node
--export([started/0, stop/0, link_ports/0]).
+-export([started/0, stop/0, link_listeners/0]).
 %% Accounts
 -export([register/3, register_bulk/4, unregister/2, users/1,
          check_password/3, add_roster_item/5]).
@@ -92,10 +92,12 @@ stop() ->
     init:stop().
 
 %% The ports of the megaphone_listener items of the `listen:` option.
--spec link_ports() -> [inet:port_number()].
-link_ports() ->
-    [Port || {{Port, _IP, _Transport}, megaphone_listener, _Opts}
-                 <- ejabberd_option:listen()].
+%% Every megaphone_listener configured: its address and port.
+-spec link_listeners() -> [#{ip := binary(), port := inet:port_number()}].
+link_listeners() ->
+    [#{ip => list_to_binary(inet:ntoa(IP)), port => Port}
+     || {{Port, IP, _Transport}, megaphone_listener, _Opts}
+            <- ejabberd_option:listen()].
 
 %%%===================================================================
 %%% Accounts

@@ -26,9 +26,10 @@ t.test('the setup started the test ejabberd (started)', async t => {
   t.equal(await ctl('started'), true)
 })
 
-t.test('the link listener is configured with the secret (link_ports)', { skip: !ej.link && 'MEGAPHONE_EJABBERD_NO_LINK=1' }, async t => {
+t.test('the link listeners are configured with the secret (link_listeners)', { skip: !ej.link && 'MEGAPHONE_EJABBERD_NO_LINK=1' }, async t => {
   t.match(ej.secret, /^[0-9a-f]{64}$/)
-  t.same(await ctl('link_ports'), [ej.linkPort])
+  // The default-valued listener, and its twin with a 1 s heartbeat timeout for listener.test.ts.
+  t.same(await ctl('link_listeners'), [{ ip: '127.0.0.1', port: ej.linkPort }, { ip: '127.0.0.2', port: ej.linkPort }])
 })
 
 t.test('register creates an account, then resets its password; any bytes travel (register, check_password)', async t => {
