@@ -1,8 +1,10 @@
 // The managed ejabberd (scripts/ejabberd.sh), for the tests, their setup
 // (test/setup/) and the benchmarks (scripts/bench/) alike: start and stop one
-// on free loopback ports, and call it. Every call runs the script in its own
-// child process with a timeout, so test files running in parallel can call at
-// once. The node's side of the calls is megaphone_ctl (ejabberd/src/).
+// on free loopback ports, and call it. Control calls go over the server's own
+// HTTP listener (POST /megaphone-ctl/FUNCTION, megaphone_ctl_http.erl, with
+// the node's cookie), each bounded by a timeout, so test files running in
+// parallel can call at once; start, stop and eval run the script in a child
+// process. The node's side of the calls is megaphone_ctl (ejabberd/src/).
 //
 // Tests use the run's server, started once by test/setup/before.ts:
 // `testEjabberd()` and the functions below it. Namespace users with a prefix
@@ -12,6 +14,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { request } from 'undici'
 import { freePorts } from './ports.js'
 
 /** The directory holding package.json, from test/helpers/ or dist/test/helpers/ alike. */
@@ -113,11 +116,17 @@ function runScript (args: readonly string[], timeoutMs: number, env: NodeJS.Proc
 /** The calls to the server whose state is in `description.stateDir`. */
 export function ejabberd (description: EjabberdDescription): Ejabberd {
   const { stateDir } = description
+  const ctlUrl = `http://${description.host}:${description.httpPort}/megaphone-ctl/`
   const ctlWithin = async <T>(timeoutMs: number, fn: string, ...args: ReadonlyArray<string | number>): Promise<T> => {
-    // The script's own bound comes first, so that its error says what timed out.
-    const out = await runScript(['ctl', '--state', stateDir, '--', fn, ...args.map(String)], timeoutMs + 10_000,
-      { MEGAPHONE_EJABBERD_CALL_TIMEOUT: String(Math.ceil(timeoutMs / 1000)) })
-    return JSON.parse(out) as T
+    const res = await request(ctlUrl + encodeURIComponent(fn), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-megaphone-ctl': description.cookie },
+      body: JSON.stringify(args.map(String)),
+      signal: AbortSignal.timeout(timeoutMs)
+    }).catch((err: unknown) => { throw new Error(`megaphone_ctl ${fn}: ${String(err)}`, { cause: err }) })
+    const text = await res.body.text()
+    if (res.statusCode !== 200) throw new Error(`megaphone_ctl ${fn} ${JSON.stringify(args)}: HTTP ${res.statusCode}: ${text.trim()}`)
+    return JSON.parse(text) as T
   }
   const ctl = async <T>(fn: string, ...args: ReadonlyArray<string | number>): Promise<T> =>
     await ctlWithin<T>(CALL_TIMEOUT_MS, fn, ...args)

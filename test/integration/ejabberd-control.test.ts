@@ -2,6 +2,7 @@
 // test/helpers/ejabberd.ts and each function of megaphone_ctl
 // (ejabberd/src/megaphone_ctl.erl), against the real server.
 import t from 'tap'
+import { request } from 'undici'
 import { BoshClient, body, parseBody, postBody } from '../helpers/bosh-http.js'
 import {
   connectedUsers,
@@ -116,6 +117,21 @@ t.test('an unknown function is refused by name; parallel calls are safe', async 
   await t.rejects(ctl('call', 'started', ''), /no_such_function/, 'call itself is not callable')
   const counts = await Promise.all(Array.from({ length: 16 }, (_, i) => sessionsWithPrefix(`smoke-par-${i}-`)))
   t.same(counts, new Array(16).fill(0))
+})
+
+t.test('over HTTP, megaphone_ctl answers only a POST that carries the node\'s cookie, with a JSON array of strings', async t => {
+  const url = `http://${ej.host}:${ej.httpPort}/megaphone-ctl/connected`
+  const post = async (headers: Record<string, string>, body: string, method = 'POST'): Promise<number> => {
+    const res = await request(url, { method, headers, body: method === 'POST' ? body : undefined })
+    await res.body.text()
+    return res.statusCode
+  }
+  t.equal(await post({}, '[]'), 403, 'no cookie: 403')
+  t.equal(await post({ 'x-megaphone-ctl': 'x'.repeat(ej.cookie.length) }, '[]'), 403, 'a wrong cookie: 403')
+  t.equal(await post({ 'x-megaphone-ctl': ej.cookie }, '{"a":1}'), 400, 'arguments not an array: 400')
+  t.equal(await post({ 'x-megaphone-ctl': ej.cookie }, '[1]'), 400, 'an argument not a string: 400')
+  t.equal(await post({ 'x-megaphone-ctl': ej.cookie }, '', 'GET'), 405, 'GET: 405')
+  t.equal(await post({ 'x-megaphone-ctl': ej.cookie }, '[]'), 200, 'the cookie and an array: 200')
 })
 
 t.test('eval evaluates Erlang; readLog returns the log and waitFor gives up with the reason', async t => {
