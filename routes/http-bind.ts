@@ -22,24 +22,22 @@ export interface HttpBindOptions {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
-/** `type/subtype` and anything after: what Fastify's content-type parsing accepts. */
-const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^\x60|~-]+\/[\w!#$%&'*+.^\x60|~-]+\s*(;|$)/
-
 export default async function httpBind (app: FastifyInstance, opts: HttpBindOptions): Promise<void> {
   const { registry, path, maxBodyBytes } = opts
   const anyOrigin = opts.corsOrigins.includes('*')
   const origins = new Set(opts.corsOrigins)
 
+  // XEP-0124 5: any Content-Type, so also an empty or malformed one, which
+  // Fastify would refuse with 415 before any parser runs: treated as none.
+  // Fastify's own parse decides (mediaType is undefined when it is invalid),
+  // and keeps a valid one for the request's parsing step.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.headers['content-type'] !== undefined && request.mediaType === undefined) delete request.headers['content-type']
+    done()
+  })
   // Scoped to this plugin: every Content-Type (or none) is UTF-8 text, or
   // null when it is not UTF-8. Decoded here so that the Buffer (a slice that
   // pins an 8 KiB pool block) is not kept with a held request.
-  // XEP-0124 5: any Content-Type, so also an empty or malformed one, which
-  // Fastify would refuse with 415 before any parser runs: treated as none.
-  app.addHook('onRequest', (request, _reply, done) => {
-    const type = request.headers['content-type']
-    if (type !== undefined && !MEDIA_TYPE.test(type)) delete request.headers['content-type']
-    done()
-  })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_req, raw, done) => {
     let text: string | null = null

@@ -347,9 +347,13 @@ export class Link extends EventEmitter implements LinkState {
         const session = this.#sessions.get(msg.id)
         if (session === undefined) return
         this.#sessions.delete(msg.id)
-        // A word this version does not know still ends the session (docs "Sessions").
-        if (!isCloseReason(msg.reason)) this.#log.warn({ id: msg.id, reason: msg.reason }, 'unknown close reason from ejabberd')
-        this.#notifyClose(session, msg.id, isCloseReason(msg.reason) ? msg.reason : 'error')
+        if (isCloseReason(msg.reason)) {
+          this.#notifyClose(session, msg.id, msg.reason)
+        } else {
+          // A word this version does not know still ends the session (docs "Sessions").
+          this.#log.warn({ id: msg.id, reason: msg.reason }, 'unknown close reason from ejabberd')
+          this.#notifyClose(session, msg.id, 'error')
+        }
         return
       }
       case 'ping':
