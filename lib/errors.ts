@@ -25,9 +25,9 @@ export const ErrorCode = {
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
 export class MegaphoneError extends Error {
-  readonly code: string
+  readonly code: ErrorCode | BoshErrorCode
 
-  constructor (code: string, message: string) {
+  constructor (code: ErrorCode | BoshErrorCode, message: string) {
     super(message)
     this.name = 'MegaphoneError'
     this.code = code
@@ -105,8 +105,10 @@ export const BOSH_ERRORS = {
   STREAM_ERROR: { condition: C.REMOTE_STREAM_ERROR, reason: 'ejabberd ended the stream with an error' },
   SHUTDOWN: { condition: C.SYSTEM_SHUTDOWN, reason: 'shutting down' }
 } as const satisfies Record<string, { condition: BoshCondition, reason: string }>
+
 /** A cause of BOSH_ERRORS; its error code is `MEGAPHONE_ERR_BOSH_<cause>`. */
 export type BoshCause = keyof typeof BOSH_ERRORS
+export type BoshErrorCode = `MEGAPHONE_ERR_BOSH_${BoshCause}`
 
 /**
  * A request or session that ends in a terminal binding condition: `cause`
@@ -128,7 +130,7 @@ export class BoshError extends MegaphoneError {
   }
 }
 
-/** The stable code of a cause, as logs and /metrics name it. */
-export function boshErrorCode (cause: BoshCause): string {
+/** The stable code of a cause, as logs name it. */
+export function boshErrorCode (cause: BoshCause): BoshErrorCode {
   return `MEGAPHONE_ERR_BOSH_${cause}`
 }
