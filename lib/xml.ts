@@ -3,10 +3,10 @@
 // escapeXML (& < > " ') serves every attribute and text Megaphone writes;
 // saxes checks untrusted request bodies strictly, and splitRoot re-serializes
 // them with escapes of its own that also keep tabs and newlines in attributes.
-import { Element, escapeXML, parse as ltxParse } from 'ltx'
+import { Element, escapeXML, unescapeXML, parse as ltxParse } from 'ltx'
 import { SaxesParser, type SaxesTagNS } from 'saxes'
 
-export { Element, escapeXML }
+export { Element, escapeXML, unescapeXML }
 
 /** Parses one complete element; throws on malformed XML. */
 export function parseElement (text: string): Element {

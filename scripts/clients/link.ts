@@ -5,8 +5,7 @@
 // measures sessions of this class as they are. The tests' client
 // (test/helpers/link-xmpp-client.ts) adds an inbox by overriding `received`.
 import type { Link, LinkSession } from '../../lib/link/link.js'
-import { NS_FRAMING } from '../../lib/link/constants.js'
-import { escapeXML } from '../../lib/xml.js'
+import { openElement } from '../../lib/link/framing.js'
 import { XmppLogin, LoginError } from './xmpp-login.js'
 
 interface PendingLogin {
@@ -36,7 +35,7 @@ export class LinkClient implements LinkSession {
 
   /** RFC 7395 3.3: the stream open (also the restart after SASL, 3.3.3). */
   openStream (domain: string): void {
-    this.send(`<open xmlns='${NS_FRAMING}' to='${escapeXML(domain)}' version='1.0' xml:lang='en'/>`)
+    this.send(openElement(domain, 'en'))
   }
 
   /** Logs in (open, SASL PLAIN, restart, bind, initial presence); resolves with the bound JID once the presence came back. */

@@ -5,7 +5,7 @@
 // connection ID of the link, a BOSH session, a TCP stream) hands it each
 // element and carries out `open` and `send`. Tests and benchmarks log in
 // through it; a benchmark drops it once logged in, keeping nothing.
-import { escapeXML } from '../../lib/xml.js'
+import { escapeXML, unescapeXML } from '../../lib/xml.js'
 
 export const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl'
 export const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind'
@@ -65,13 +65,6 @@ export function startTag (xml: string): { tag: string, name: string } {
 export function attr (tag: string, name: string): string | undefined {
   const m = new RegExp(`\\s${name.replace(/[.:]/g, '\\$&')}\\s*=\\s*(?:'([^']*)'|"([^"]*)")`).exec(tag)
   return m === null ? undefined : unescapeXML(m[1] ?? m[2] ?? '')
-}
-
-const ENTITIES: Record<string, string> = { lt: '<', gt: '>', apos: "'", quot: '"', amp: '&' }
-
-export function unescapeXML (text: string): string {
-  return text.replace(/&(lt|gt|apos|quot|amp|#x[0-9a-fA-F]+|#\d+);/g, (_, e: string) =>
-    ENTITIES[e] ?? String.fromCodePoint(e.startsWith('#x') ? parseInt(e.slice(2), 16) : Number(e.slice(1))))
 }
 
 export class XmppLogin {

@@ -70,7 +70,7 @@ export interface EjabberdDescription {
 export interface Ejabberd extends EjabberdDescription {
   /**
    * Calls megaphone_ctl:`fn` on the node with each argument as a binary
-   * (`scripts/ejabberd.sh ctl`); resolves to its result, parsed from JSON.
+   * (over HTTP, megaphone_ctl_http); resolves to its result, parsed from JSON.
    */
   ctl<T = unknown>(fn: string, ...args: ReadonlyArray<string | number>): Promise<T>
   /** The same with a timeout of its own, for long calls. */

@@ -3,6 +3,7 @@
 // plus an inbox of parsed elements to wait on. Tests use it to drive the real
 // ejabberd through the link without HTTP.
 import { NS_FRAMING } from '../../lib/link/constants.js'
+import { CLOSE_ELEMENT } from '../../lib/link/framing.js'
 import { parseElement, type Element } from '../../lib/xml.js'
 import { LinkClient } from '../../scripts/clients/link.js'
 
@@ -66,7 +67,7 @@ export class LinkXmppClient extends LinkClient {
 
   /** Ends the stream the polite way, then releases the connection ID. */
   async logout (timeoutMs = 10_000): Promise<void> {
-    this.send(`<close xmlns='${NS_FRAMING}'/>`)
+    this.send(CLOSE_ELEMENT)
     await this.wait((el) => el.is('close', NS_FRAMING), timeoutMs, 'stream close')
     this.end()
   }
