@@ -44,11 +44,7 @@ command -v node >/dev/null || { echo "setup: Node.js >= 20.18 is required (https
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=18)?0:1)' ||
   { echo "setup: Node.js >= 20.18 is required, found $(node --version)" >&2; exit 1; }
 
-if [ -L node_modules ]; then
-  # A git worktree sharing another checkout's packages: npm ci would empty
-  # that checkout's node_modules through the link. Install there instead.
-  [ -d node_modules/ ] || { echo "setup: node_modules links to a missing directory" >&2; exit 1; }
-elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund
 fi
