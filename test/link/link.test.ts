@@ -177,3 +177,23 @@ t.test('a successful handshake resets the backoff (docs "Handshake")', async (t)
   t.equal(await down, 'socket-closed')
   t.equal(clock.delays.at(-1), 50, 'back to the first delay after a link that was ready')
 })
+
+t.test('a close reason this version does not know still ends the session, as error, and the link stays up (docs "Sessions")', async (t) => {
+  const { peer, link } = await setup(t, { heartbeatTimeoutMs: 3_000 })
+  const ready = next(link, 'ready')
+  link.start()
+  await peer.handshake(3_000)
+  await ready
+  const reasons: string[] = []
+  let closed!: () => void
+  const ended = new Promise<void>((resolve) => { closed = resolve })
+  const id = link.open({ onLinkFrame () {}, onLinkClose (reason) { reasons.push(reason); closed() } }, '192.0.2.1', 1234)
+  await peer.until(() => peer.received.some((m) => m.word === 'open'), 'open')
+  peer.send({ word: 'close', id, reason: 'going-away' })
+  let bound: NodeJS.Timeout | undefined
+  await Promise.race([ended, new Promise((_resolve, reject) => { bound = setTimeout(() => reject(new Error(`session not closed within ${WAIT_MS} ms`)), WAIT_MS) })])
+  clearTimeout(bound)
+  t.same(reasons, ['error'], 'the session ends once, as error')
+  t.equal(link.sessionCount, 0, 'its connection ID is forgotten')
+  t.equal(link.status, 'ready', 'the link stays up')
+})
