@@ -11,6 +11,7 @@ import type { Clock } from './lib/clock.js'
 import { Registry } from './lib/bosh/registry.js'
 import { drainGate } from './lib/link/backpressure.js'
 import { Link } from './lib/link/link.js'
+import { trackUnusedSockets } from './lib/unused-sockets.js'
 import health from './routes/health.js'
 import metrics from './routes/metrics.js'
 import httpBind from './routes/http-bind.js'
@@ -53,8 +54,14 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
   app.setChildLoggerFactory((logger) => logger)
   const registry = new Registry({ upstream: link, log: app.log.child({ component: 'bosh' }), clock, ...config.bosh })
   app.decorate('bosh', registry)
-  // Answer every held request (system-shutdown) before the server waits for them to finish.
-  app.addHook('preClose', async () => { registry.shutdown() })
+  const unusedSockets = trackUnusedSockets(app.server)
+  // Answer every held request (system-shutdown) before the server waits for
+  // them to finish, and drop the connections that never sent one.
+  app.addHook('preClose', async () => {
+    registry.shutdown()
+    const dropped = unusedSockets.destroy()
+    if (dropped > 0) app.log.info({ sockets: dropped }, 'shutdown: closed connections that had sent no request')
+  })
 
   await app.register(health, { link, sessions: registry })
   await app.register(metrics, { link, sessions: registry })

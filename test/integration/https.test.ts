@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
+import { once } from 'node:events'
+import { connect as tlsConnect } from 'node:tls'
 import { PROJECT_ROOT, registerUsers, testEjabberd } from '../helpers/ejabberd.js'
 import { startMegaphone } from '../helpers/megaphone.js'
 
@@ -44,4 +46,14 @@ t.test('with a certificate and key, BOSH and the chat page are served over HTTPS
   const plain = await request(mp.boshUrl.replace('https:', 'http:'), { method: 'POST', body: '<x/>' }).catch((err: Error) => err)
   t.ok(plain instanceof Error || plain.statusCode >= 400, 'plain HTTP on the TLS port gets nothing useful')
   if (!(plain instanceof Error)) await plain.body.text()
+
+  // A TLS connection that never sends a request does not hold up shutdown
+  // (Node would keep it until headersTimeout, 60 s).
+  const silent = tlsConnect({ host: '127.0.0.1', port: Number(new URL(mp.baseUrl).port), ca: readFileSync(cert) })
+  await once(silent, 'secureConnect')
+  const closed = once(silent, 'close')
+  const started = Date.now()
+  await mp.app.close()
+  await closed
+  t.ok(Date.now() - started < 10_000, `shut down in ${Date.now() - started} ms with a silent TLS connection open`)
 })

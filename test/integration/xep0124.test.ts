@@ -348,6 +348,19 @@ t.test('17.2: shutting Megaphone down answers held requests with system-shutdown
   await waitFor(async () => await sessionsWithPrefix(prefix) === 0, 10_000, 'ejabberd session ended')
 })
 
+t.test('shutting down does not wait for a connection that never sent a request (a browser\'s preconnect)', async (t) => {
+  const mp = await startMegaphone(t)
+  const { port } = new URL(mp.baseUrl)
+  const silent = connect(Number(port), '127.0.0.1')
+  await once(silent, 'connect')
+  const closed = once(silent, 'close')
+  const started = Date.now()
+  // Without the fix this waits for Node's headersTimeout, 60 s.
+  await mp.app.close()
+  await closed
+  t.ok(Date.now() - started < 10_000, `closed in ${Date.now() - started} ms, well before the 60 s headersTimeout`)
+})
+
 t.test('GET on the endpoint says what it is, with 405 and Allow', async (t) => {
   const mp = await startMegaphone(t)
   const res = await request(mp.boshUrl)
