@@ -1,9 +1,9 @@
 // The chat page (public/, routes/client.ts) in headless Chromium against
 // Megaphone's own /http-bind and the real ejabberd: log in, roster and
 // presence, messages both ways with receipts, log-in failures, log out.
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { existsSync } from 'node:fs'
-import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
 import { ctl, registerUsers, sessionsWithPrefix, waitForSessions, testEjabberd, waitFor } from '../helpers/ejabberd.js'
@@ -36,27 +36,51 @@ interface ChatPage {
   errors: string[]
 }
 
-/** A page in its own browser context (its own cookies and storage), closed when `t` ends. */
-async function openPage (t: Test, url: string): Promise<ChatPage> {
+/**
+ * Two browser tabs, A and B, each in its own browser context (its own cookies
+ * and storage), kept for the whole file: a test loads the chat page afresh in
+ * them. Each new context costs Chromium a renderer process (over a second of
+ * CPU here), and a navigation within the same site keeps the tab's renderer.
+ * A closed tab is opened again when next asked for.
+ */
+const tabs = new Map<'A' | 'B', ChatPage & { context: BrowserContext }>()
+
+async function tab (name: 'A' | 'B'): Promise<ChatPage> {
+  const open = tabs.get(name)
+  if (open !== undefined && !open.page.isClosed()) return open
   if (browser === undefined) throw new Error('no browser')
+  // A tab a test closed: its context goes now, not when the tab closed, so
+  // that what the page sent as it closed (a beacon) was not cut short.
+  await open?.context.close()
   const context = await browser.newContext()
-  t.teardown(async () => await context.close())
   const page = await context.newPage()
   page.setDefaultTimeout(WAIT_MS)
-  const errors: string[] = []
-  page.on('console', (msg: ConsoleMessage) => { if (msg.type() === 'error') errors.push(msg.text()) })
-  page.on('pageerror', (err) => { errors.push(err.message) })
+  const made = { page, context, errors: [] as string[] }
+  page.on('console', (msg: ConsoleMessage) => { if (msg.type() === 'error') made.errors.push(msg.text()) })
+  page.on('pageerror', (err) => { made.errors.push(err.message) })
   // Every BOSH body the browser receives goes to the schema check at the end.
   page.on('response', (res) => {
     if (res.request().method() === 'POST' && new URL(res.url()).pathname === '/http-bind') {
       res.text().then(recordBody, () => {})
     }
   })
-  const res = await page.goto(url)
+  tabs.set(name, made)
+  return made
+}
+
+/**
+ * Loads `url` in tab `name` with a fresh page state. A session a failed test
+ * left open ends with the Megaphone that `t` stops, or when the next test
+ * navigates the tab away (the page's pagehide sends terminate).
+ */
+async function openPage (url: string, name: 'A' | 'B' = 'A'): Promise<ChatPage> {
+  const chat = await tab(name)
+  chat.errors = []
+  const res = await chat.page.goto(url)
   if (res?.status() !== 200) {
     throw new Error(`GET ${url} answered ${res?.status() ?? 'nothing'}: does app.ts register routes/client.ts?`)
   }
-  return { page, errors }
+  return chat
 }
 
 async function logIn (page: Page, jid: string, password = PASSWORD): Promise<void> {
@@ -99,8 +123,8 @@ t.test('two users chat from the page through Megaphone, each message shown once,
   const jidA = `${a}@${ej.domain}`
   const jidB = `${b}@${ej.domain}`
 
-  const pageA = await openPage(t, `${mp.baseUrl}/?domain=${ej.domain}`)
-  const pageB = await openPage(t, `${mp.baseUrl}/`)
+  const pageA = await openPage(`${mp.baseUrl}/?domain=${ej.domain}`)
+  const pageB = await openPage(`${mp.baseUrl}/`, 'B')
   // A bare user name takes ?domain=; B types the full JID.
   await logIn(pageA.page, a)
   await logIn(pageB.page, jidB)
@@ -146,7 +170,7 @@ t.test('the roster shows a contact offline, online, away and offline again; clic
     t.equal(await ctl('add_roster_item', user, ej.domain, `${contact}@${ej.domain}`, name, 'both'), 'ok')
   }
 
-  const pageA = await openPage(t, `${mp.baseUrl}/?domain=${ej.domain}`)
+  const pageA = await openPage(`${mp.baseUrl}/?domain=${ej.domain}`)
   await logIn(pageA.page, a)
   await waitForState(pageA.page, 'connected')
   const bOnA = pageA.page.locator(`#roster li[data-jid="${jidB}"]`)
@@ -155,7 +179,7 @@ t.test('the roster shows a contact offline, online, away and offline again; clic
   t.equal(await bOnA.getAttribute('data-presence'), 'offline')
   t.equal(await pageA.page.isVisible('#roster-empty'), false)
 
-  const pageB = await openPage(t, `${mp.baseUrl}/?domain=${ej.domain}`)
+  const pageB = await openPage(`${mp.baseUrl}/?domain=${ej.domain}`, 'B')
   await logIn(pageB.page, b)
   await waitForState(pageB.page, 'connected')
   await pageA.page.locator(`#roster li[data-jid="${jidB}"][data-presence="online"]`).waitFor()
@@ -180,7 +204,7 @@ t.test('closing the tab ends the session at once, not at the inactivity timeout 
   const mp = await startMegaphone(t)
   const prefix = 'chatcl'
   const [user] = await registerUsers(prefix, 1, PASSWORD) as [string]
-  const { page } = await openPage(t, `${mp.baseUrl}/`)
+  const { page } = await openPage(`${mp.baseUrl}/`, 'B')
   await logIn(page, user)
   await waitForState(page, 'connected')
   t.equal(await sessionsWithPrefix(prefix), 1)
@@ -194,7 +218,7 @@ t.test('a wrong password shows a log-in failure and leaves no session', async (t
   const prefix = 'chpgbadpw'
   const mp = await startMegaphone(t)
   const [user] = await registerUsers(prefix, 1, PASSWORD) as [string]
-  const { page } = await openPage(t, `${mp.baseUrl}/?domain=${ej.domain}`)
+  const { page } = await openPage(`${mp.baseUrl}/?domain=${ej.domain}`)
   await logIn(page, user, 'not-the-password')
   await waitForState(page, 'error')
   t.equal((await statusOf(page)).text, 'Log-in failed: wrong JID or password')
@@ -212,7 +236,7 @@ t.test('a wrong password shows a log-in failure and leaves no session', async (t
 t.test('an endpoint that refuses the session shows a connection failure', async (t) => {
   const mp = await startMegaphone(t)
   // A same-origin path (the CSP allows no other) where nothing answers: 404.
-  const { page } = await openPage(t, `${mp.baseUrl}/?service=/no-bosh-here`)
+  const { page } = await openPage(`${mp.baseUrl}/?service=/no-bosh-here`)
   await logIn(page, 'nobody')
   await waitForState(page, 'error')
   t.match((await statusOf(page)).text, /^Connection failed: /)
