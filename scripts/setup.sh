@@ -14,9 +14,12 @@ cd "$(dirname "$0")/.."
 
 packages=(ejabberd erlang-dev erlang-eunit make libxml2-utils chromium shellcheck)
 
+# One dpkg-query for all of them (it reads dpkg's whole database each time).
+installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null |
+  awk '/ install ok installed$/ { printf "%s ", $1 }')"
 missing=()
 for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  [[ "$installed" == *" $pkg "* ]] || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo=()
