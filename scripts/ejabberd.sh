@@ -14,7 +14,9 @@ Usage: scripts/ejabberd.sh COMMAND [ARGS] [OPTIONS]
 
 Commands:
   start                          render the config, start ejabberd detached, wait until it runs
-  stop                           stop it (bounded wait, then SIGTERM, then SIGKILL)
+  stop [--now]                   stop it (bounded wait, then SIGTERM, then SIGKILL); --now
+                                 kills it at once, for a server whose state is thrown
+                                 away (the test teardown)
   status                         exit 0 if running, 3 if not, 1 if the VM does not answer
   register NAME PASSWORD         create NAME@DOMAIN (or reset its password)
   register-bulk PREFIX COUNT PASSWORD
@@ -47,7 +49,10 @@ Options (each also read from the environment variable shown; start only, except 
 Other environment: MEGAPHONE_EJABBERD_CALL_TIMEOUT (seconds per control call,
 default 30), MEGAPHONE_EJABBERDCTL (the file whose presence means "ejabberd is
 installed", default /usr/sbin/ejabberdctl), MEGAPHONE_EJABBERD_EBIN (ejabberd's
-ebin directory, default found with dpkg -L ejabberd).
+ebin directory, default found with dpkg -L ejabberd), MEGAPHONE_EJABBERD_ERL_FLAGS
+(emulator flags, default "+sbwt none +sbwtdcpu none +sbwtdio none": idle
+schedulers sleep instead of spinning, which on a machine shared with Megaphone
+and its clients takes CPU from them).
 
 Examples:
   bash scripts/ejabberd.sh start && bash scripts/ejabberd.sh register-bulk user 1000 secret
@@ -70,6 +75,11 @@ readonly STOP_WAIT_SECONDS=30
 readonly KILL_WAIT_SECONDS=10
 # Erlang process limit, as ejabberdctl sets it (+P).
 readonly ERL_PROCESSES=250000
+# Idle schedulers sleep rather than spin (busy-wait) before sleeping: the
+# server shares its cores with Megaphone and the clients (tests, benchmarks),
+# and spinning takes CPU from them.
+read -r -a ERL_FLAGS <<<"${MEGAPHONE_EJABBERD_ERL_FLAGS-+sbwt none +sbwtdcpu none +sbwtdio none}"
+readonly ERL_FLAGS
 
 die() {
   printf 'ejabberd.sh: %s\n' "$*" >&2
@@ -100,7 +110,7 @@ while (($# > 0)); do
     --secret) OPT_SECRET="${2:?--secret needs a value}"; shift 2 ;;
     --domain) OPT_DOMAIN="${2:?--domain needs a domain}"; shift 2 ;;
     --no-link) OPT_LINK=off; shift ;;
-    --json) ARGS+=("$1"); shift ;;
+    --json | --now) ARGS+=("$1"); shift ;;
     --timeout) OPT_START_TIMEOUT="${2:?--timeout needs seconds}"; shift 2 ;;
     --owner-pid) OPT_OWNER_PID="${2:?--owner-pid needs a pid}"; shift 2 ;;
     --) shift; ARGS+=("$@"); break ;;
@@ -498,7 +508,7 @@ cmd_start() {
     # config, but a directory named ejabberd/ first on the path would pass for
     # ejabberd's own application directory (priv/msgs and the like).
     exec setsid "$ERL" -sname "$NODE" -setcookie "$COOKIE" -noinput \
-      +P "$ERL_PROCESSES" \
+      +P "$ERL_PROCESSES" "${ERL_FLAGS[@]}" \
       -kernel inet_dist_use_interface '{127,0,0,1}' \
       -pz "$MODULE_EBIN" \
       -mnesia dir "\"$spool\"" \
@@ -555,7 +565,11 @@ cmd_stop() {
     printf 'not running (node %s)\n' "$NODE"
     return 0
   fi
-  ctl_call 10 json stop >/dev/null 2>&1 || true
+  if [[ "${1:-}" == --now ]]; then
+    kill -KILL "$pid" 2>/dev/null || true
+  else
+    ctl_call 10 json stop >/dev/null 2>&1 || true
+  fi
   for ((waited = 0; waited < STOP_WAIT_SECONDS * 10; waited++)); do
     is_our_beam "$pid" || break
     sleep 0.1
@@ -685,7 +699,7 @@ main() {
     '') usage >&2; exit 2 ;;
     help) usage ;;
     start) require_ejabberd; cmd_start "$@" ;;
-    stop) require_ejabberd; cmd_stop ;;
+    stop) require_ejabberd; cmd_stop "$@" ;;
     status) require_ejabberd; cmd_status ;;
     register) require_ejabberd; require_settings; cmd_register "$@" ;;
     register-bulk) require_ejabberd; require_settings; cmd_register_bulk "$@" ;;

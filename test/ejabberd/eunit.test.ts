@@ -2,9 +2,10 @@
 // each EUnit test as one tap assertion, so the suite's counts include them.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { PROJECT_ROOT } from '../helpers/root.js'
 
-const ejabberdDir = fileURLToPath(new URL('../../ejabberd', import.meta.url))
+const ejabberdDir = join(PROJECT_ROOT, 'ejabberd')
 
 const run = await new Promise<{ code: number, output: string }>((resolve) => {
   execFile('make', ['-s', '-C', ejabberdDir, 'eunit'], { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {

@@ -12,13 +12,12 @@
 import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { request } from 'undici'
 import { freePorts } from './ports.js'
+import { PROJECT_ROOT } from './root.js'
 
-/** The directory holding package.json, from test/helpers/ or dist/test/helpers/ alike. */
-export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)))
+export { PROJECT_ROOT }
 const SCRIPT = join(PROJECT_ROOT, 'scripts/ejabberd.sh')
 
 /** Set to a description file's path to run a test file outside `npx tap`. */
@@ -85,13 +84,6 @@ export interface Ejabberd extends EjabberdDescription {
   waitForConnected(expected: number, timeoutMs: number): Promise<void>
   /** ejabberd's log so far (ejabberd.log: info and above). */
   readLog(): Promise<string>
-}
-
-function findProjectRoot (from: string): string {
-  for (let dir = from; dirname(dir) !== dir; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'scripts/ejabberd.sh'))) return dir
-  }
-  throw new Error(`no project root (package.json beside scripts/ejabberd.sh) above ${from}`)
 }
 
 /** Runs scripts/ejabberd.sh with `args`; resolves to its trimmed stdout, rejects with its stderr on failure or timeout. */
@@ -189,10 +181,10 @@ export async function startEjabberd (
   }
 }
 
-/** Stops the server in `stateDir` if it runs, then deletes the directory unless `keep`. */
-export async function stopEjabberd (stateDir: string, { keep = false }: { keep?: boolean } = {}): Promise<void> {
+/** Stops the server in `stateDir` if it runs (`now`: kills it at once), then deletes the directory unless `keep`. */
+export async function stopEjabberd (stateDir: string, { keep = false, now = false }: { keep?: boolean, now?: boolean } = {}): Promise<void> {
   if (!existsSync(stateDir)) return
-  await runScript(['stop', '--state', stateDir], STOP_TIMEOUT_MS)
+  await runScript(['stop', '--state', stateDir, ...(now ? ['--now'] : [])], STOP_TIMEOUT_MS)
   if (!keep) await rm(stateDir, { recursive: true, force: true })
 }
 

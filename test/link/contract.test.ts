@@ -4,9 +4,11 @@
 // any constant one of them has that the document's tables do not list.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import * as ts from '../../lib/link/constants.js'
+import { PROJECT_ROOT } from '../helpers/root.js'
 
-const read = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8')
+const read = (path: string): string => readFileSync(join(PROJECT_ROOT, path), 'utf8')
 
 /** `-define(NAME, VALUE).` lines of the header. */
 export function hrlDefines (hrl: string): Map<string, string> {

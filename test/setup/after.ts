@@ -4,7 +4,8 @@
 // `before` removes the directory.
 import { stopEjabberd, testStateDir } from '../helpers/ejabberd.js'
 
-stopEjabberd(testStateDir(process.ppid)).catch((err: unknown) => {
+// Killed at once: its state directory is removed next, so nothing needs a graceful stop.
+stopEjabberd(testStateDir(process.ppid), { now: true }).catch((err: unknown) => {
   process.stderr.write(`test teardown failed: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exitCode = 1
 })
