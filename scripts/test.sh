@@ -17,12 +17,25 @@ quick=no
 if [ "${1:-}" = --unit ]; then
   shift
   # Integration tests (a private ejabberd, real HTTP) live in these folders;
-  # everything else is pure.
-  tap_args=(--jobs=4 --exclude='test/integration/**' --exclude='test/scripts/**')
+  # everything else is pure. test/commands/ holds the README's commands run as
+  # a user runs them; tap starts files in path order, and these long ones
+  # starting first keep both jobs busy to the end of the run.
+  tap_args=(--jobs=4 --exclude='test/integration/**' --exclude='test/commands/**')
   export MEGAPHONE_TEST_NO_EJABBERD=1
   # Quick by design: tsc and lint run in `npm test`.
   quick=yes
 fi
+
+log=$(mktemp)
+lint_log=$(mktemp)
+lint_pid=""
+# shellcheck disable=SC2317 # (the EXIT trap calls it)
+cleanup() {
+  # Lint runs in a session of its own: this ends eslint and shellcheck too.
+  [ -n "$lint_pid" ] && kill -- "-$lint_pid" 2>/dev/null
+  rm -f "$log" "$lint_log"
+}
+trap cleanup EXIT
 
 fail_early() {
   echo "$1"
@@ -31,22 +44,54 @@ fail_early() {
 }
 
 if [ "$quick" = no ]; then
+  # Lint needs nothing built: it runs beside the type-check and the tests (a
+  # core they leave idle much of the time) and its verdict comes at the end.
+  setsid bash scripts/lint.sh >"$lint_log" 2>&1 &
+  lint_pid=$!
   # tsconfig.json's output, dist/, is the build's too (tsconfig.build.json
   # compiles a subset with the same options): `setup.sh run` in the suite then
-  # finds it up to date instead of compiling again.
+  # finds it up to date instead of compiling again. The compile is incremental
+  # (dist/.tsbuildinfo), so compiled tests whose source is gone are removed
+  # here rather than by emptying dist/test/.
   echo "# type-check and build (tsc)"
+  if [ -d dist/test ]; then
+    while IFS= read -r -d '' compiled; do
+      source_file="${compiled#dist/}"
+      source_file="${source_file%.js}.ts"
+      [ -f "$source_file" ] || rm -f "$compiled" "$compiled.map"
+    done < <(find dist/test -name '*.js' -print0)
+  fi
+  # An incremental compile does not write again what was deleted by hand.
+  if [ ! -f dist/server.js ] || [ ! -f dist/test/setup/before.js ]; then rm -f dist/.tsbuildinfo; fi
   npx --no-install tsc || fail_early "type-check failed"
-  echo "# lint (scripts/lint.sh: eslint, shellcheck)"
-  bash scripts/lint.sh || fail_early "lint failed"
+fi
+
+if [ "$quick" = no ]; then
+  # tap runs the tests tsc has just compiled (dist/test/) rather than the
+  # TypeScript through tsx (as .taprc and --unit do): each test file is its own
+  # process, and loading tsx costs each about a third of a second of CPU.
+  # Arguments naming test/**.ts files name their compiled copies.
+  # (tap's default exclude, **/@(fixture*(s)|dist)/**, is replaced: nothing
+  # else need be excluded, since node_modules always is.)
+  tap_args=(--include='dist/test/**/*.test.js' --exclude='**/node_modules/**'
+    --before=dist/test/setup/before.js --after=dist/test/setup/after.js
+    --node-arg=--enable-source-maps)
+  # tap turns coverage off for test files (disable-coverage in .taprc) but
+  # not for the before and after programs; compiled, they would report it.
+  export _TAPJS_PROCESSINFO_COVERAGE_=0
+  args=()
+  for arg in "$@"; do
+    if [[ "$arg" == test/*.ts ]]; then args+=("dist/${arg%.ts}.js"); else args+=("$arg"); fi
+  done
+  set -- "${args[@]}"
 fi
 
 echo "# build the ejabberd module (make -C ejabberd)"
 make -s -C ejabberd || fail_early "ejabberd module build failed"
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 # tap's TAP output ends with "# { total: N, pass: N, fail: N, ... }".
-npx --no-install tap --reporter=tap "${tap_args[@]}" "$@" 2>&1 | tee "$log"
+# (tap's own binary, not npx: npm exec costs a second of CPU before tap starts.)
+node_modules/.bin/tap --reporter=tap "${tap_args[@]}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 summary=$(grep -E '^# \{ total: ' "$log" | tail -n 1)
 pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
@@ -60,6 +105,18 @@ fail=${fail:-0}
 if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
   # tap failed outside any assertion (setup, teardown, a crashed file): count it.
   fail=1
+fi
+if [ -n "$lint_pid" ]; then
+  echo "# lint (scripts/lint.sh: eslint, shellcheck)"
+  lint_status=0
+  wait "$lint_pid" || lint_status=$?
+  lint_pid=""
+  cat "$lint_log"
+  if [ "$lint_status" -ne 0 ]; then
+    echo "lint failed (exit $lint_status)"
+    fail=$((fail + 1))
+    [ "$status" -ne 0 ] || status=1
+  fi
 fi
 echo "${pass} passed, ${fail} failed"
 exit "$status"
