@@ -7,7 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 status=0
-npx --no-install eslint . || status=1
+# Cached by content (node_modules/.cache/eslint): a run lints only what changed.
+npx --no-install eslint --cache --cache-strategy content --cache-location node_modules/.cache/eslint/ . || status=1
 
 if command -v shellcheck >/dev/null 2>&1; then
   mapfile -t shells < <(git ls-files -co --exclude-standard -- '*.sh' .ci/run 2>/dev/null || find scripts .ci -name '*.sh' -o -name run)
