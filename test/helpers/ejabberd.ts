@@ -231,6 +231,23 @@ export function descriptionPath (runnerPid: number): string {
   return join(testStateDir(runnerPid), 'run.json')
 }
 
+/** Where test/setup/start-server.ts says why the run's server did not start. */
+export function startErrorPath (runnerPid: number): string {
+  return join(testStateDir(runnerPid), 'run.error')
+}
+
+/** How long a test file waits for the run's server to be up (it boots in 3 to 5 s). */
+const START_WAIT_MS = 120_000
+
+/**
+ * Whether the run's server is up ('ready'), failed to start ('failed'), or
+ * still starting: test/setup/start-server.ts writes one of the two files.
+ */
+export function startState (runnerPid: number, path = descriptionPath(runnerPid)): 'ready' | 'failed' | 'starting' {
+  if (existsSync(path)) return 'ready'
+  return existsSync(startErrorPath(runnerPid)) ? 'failed' : 'starting'
+}
+
 let cached: TestEjabberd | undefined
 
 /**
@@ -239,16 +256,35 @@ let cached: TestEjabberd | undefined
  */
 export function testEjabberd (): TestEjabberd {
   if (cached !== undefined) return cached
-  const path = process.env[DESCRIPTION_ENV] ?? descriptionPath(process.ppid)
+  const override = process.env[DESCRIPTION_ENV]
+  const path = override ?? descriptionPath(process.ppid)
+  if (override === undefined) {
+    // The server boots while the first files run (test/setup/before.ts): wait
+    // for it here, once per file, blocking (nothing else in this process
+    // needs the event loop yet: files call this as they load).
+    const pause = new Int32Array(new SharedArrayBuffer(4))
+    const deadline = Date.now() + START_WAIT_MS
+    for (;;) {
+      const state = startState(process.ppid, path)
+      if (state === 'ready') break
+      if (state === 'failed') {
+        throw new Error(`the test ejabberd did not start: ${readFileSync(startErrorPath(process.ppid), 'utf8')}`)
+      }
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `no test ejabberd after ${START_WAIT_MS / 1000} s: ${path} is missing. ` +
+            'Run tests with `npx tap`, whose `before` step (test/setup/before.ts) starts one, ' +
+            `or set ${DESCRIPTION_ENV} to a description file.`
+        )
+      }
+      Atomics.wait(pause, 0, 0, 50)
+    }
+  }
   let text: string
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    throw new Error(
-      `no test ejabberd: ${path} is missing (${(err as NodeJS.ErrnoException).code ?? String(err)}). ` +
-        'Run tests with `npx tap`, whose `before` step (test/setup/before.ts) starts one, ' +
-        `or set ${DESCRIPTION_ENV} to a description file.`
-    )
+    throw new Error(`no test ejabberd: ${path} is missing (${(err as NodeJS.ErrnoException).code ?? String(err)}).`)
   }
   const description = JSON.parse(text) as TestEjabberdDescription
   cached = Object.freeze({ ...ejabberd(description), boshUrl: description.boshUrl, runnerPid: description.runnerPid })
