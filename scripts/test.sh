@@ -17,9 +17,9 @@ quick=no
 if [ "${1:-}" = --unit ]; then
   shift
   # Integration tests (a private ejabberd, real HTTP) live in these folders;
-  # everything else is pure. test/commands/ holds the README's commands run as
-  # a user runs them; tap starts files in path order, and these long ones
-  # starting first keep both jobs busy to the end of the run.
+  # everything else is pure. (test/commands/ holds the README's commands, run
+  # as a user runs them: named to sort first, since tap starts files in path
+  # order and these long ones starting last would leave a job idle at the end.)
   tap_args=(--jobs=4 --exclude='test/integration/**' --exclude='test/commands/**')
   export MEGAPHONE_TEST_NO_EJABBERD=1
   # Quick by design: tsc and lint run in `npm test`.
@@ -64,9 +64,7 @@ if [ "$quick" = no ]; then
   # An incremental compile does not write again what was deleted by hand.
   if [ ! -f dist/server.js ] || [ ! -f dist/test/setup/before.js ]; then rm -f dist/.tsbuildinfo; fi
   npx --no-install tsc || fail_early "type-check failed"
-fi
 
-if [ "$quick" = no ]; then
   # tap runs the tests tsc has just compiled (dist/test/) rather than the
   # TypeScript through tsx (as .taprc and --unit do): each test file is its own
   # process, and loading tsx costs each about a third of a second of CPU.

@@ -236,15 +236,15 @@ export function startErrorPath (runnerPid: number): string {
   return join(testStateDir(runnerPid), 'run.error')
 }
 
-/** How long a test file waits for the run's server to be up (it boots in 3 to 5 s). */
-const START_WAIT_MS = 120_000
+/** How long a test file, or `after`, waits for the run's server to be up (it boots in 3 to 5 s). */
+export const START_WAIT_MS = 120_000
 
 /**
  * Whether the run's server is up ('ready'), failed to start ('failed'), or
  * still starting: test/setup/start-server.ts writes one of the two files.
  */
-export function startState (runnerPid: number, path = descriptionPath(runnerPid)): 'ready' | 'failed' | 'starting' {
-  if (existsSync(path)) return 'ready'
+export function startState (runnerPid: number): 'ready' | 'failed' | 'starting' {
+  if (existsSync(descriptionPath(runnerPid))) return 'ready'
   return existsSync(startErrorPath(runnerPid)) ? 'failed' : 'starting'
 }
 
@@ -265,7 +265,7 @@ export function testEjabberd (): TestEjabberd {
     const pause = new Int32Array(new SharedArrayBuffer(4))
     const deadline = Date.now() + START_WAIT_MS
     for (;;) {
-      const state = startState(process.ppid, path)
+      const state = startState(process.ppid)
       if (state === 'ready') break
       if (state === 'failed') {
         throw new Error(`the test ejabberd did not start: ${readFileSync(startErrorPath(process.ppid), 'utf8')}`)
