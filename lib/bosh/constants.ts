@@ -17,6 +17,15 @@ export const MAX_REPORT_TIME_MS = 65_535
 /** How long session creation waits for ejabberd's stream header and features. */
 export const STREAM_OPEN_TIMEOUT_MS = 15_000
 
+/**
+ * How long a terminate that arrived ahead of a gap in the rids waits for the
+ * missing requests (XEP-0124 14.2) before the session ends anyway. A page that
+ * closes may cancel its last request before it leaves the browser and send its
+ * terminate by beacon: that gap never fills, and without this bound the
+ * session would stay online until the inactivity timeout.
+ */
+export const TERMINATE_GAP_GRACE_MS = 3_000
+
 /** After a client's terminate, how long ejabberd has to close the stream before the connection ID is ended anyway. */
 export const STREAM_CLOSE_TIMEOUT_MS = 10_000
 

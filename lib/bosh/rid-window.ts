@@ -43,6 +43,13 @@ export class AheadQueue {
     return early
   }
 
+  /** The lowest rid kept, if any. */
+  lowest (): number | undefined {
+    let low: number | undefined
+    for (const rid of this.#byRid.keys()) if (low === undefined || rid < low) low = rid
+    return low
+  }
+
   /** Forgets a request whose client went away; true when it was here. */
   drop (respond: Respond): boolean {
     for (const [rid, early] of this.#byRid) {

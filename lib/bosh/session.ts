@@ -20,7 +20,7 @@ import { CLOSE_ELEMENT, frameKind, openElement, streamId } from '../link/framing
 import type { LinkSession, SessionEndReason } from '../link/link.js'
 import { NONE, appended, without } from './arrays.js'
 import { requestControls, type RequestBody } from './body.js'
-import { NS_XBOSH, STREAM_CLOSE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS, XMPP_VERSION } from './constants.js'
+import { NS_XBOSH, STREAM_CLOSE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS, TERMINATE_GAP_GRACE_MS, XMPP_VERSION } from './constants.js'
 import { nextKey } from './key-sequence.js'
 import { OutputBuffer } from './output-buffer.js'
 import { EMPTY_BODY, formatBody, terminateBody, type BodyAttrs } from './response.js'
@@ -91,6 +91,8 @@ export class Session implements LinkSession {
   #rid: number
   /** Requests that arrived ahead of a gap in the rids (XEP-0124 14.2). */
   #ahead: AheadQueue | null = null
+  /** Bounds how long a terminate queued ahead of a gap waits for it. */
+  #gapTimer: Timer | null = null
   /** Held requests, oldest (lowest rid) first; replaced, never pushed to (arrays.ts). */
   #held: Held[] = NONE
   /** Elements from ejabberd not yet delivered. */
@@ -166,6 +168,9 @@ export class Session implements LinkSession {
         this.#clearInactivity()
         this.#ahead ??= new AheadQueue()
         this.#ahead.put(body, respond, EMPTY_BODY)
+        if (body.attrs.type === 'terminate' && this.#gapTimer === null) {
+          this.#gapTimer = this.#ctx.clock.setTimeout(() => { this.#giveUpGap() }, TERMINATE_GAP_GRACE_MS)
+        }
         return
       case 'next':
         this.#clearInactivity()
@@ -173,6 +178,24 @@ export class Session implements LinkSession {
     }
     for (let next = this.#ahead?.take(this.#rid + 1); next !== undefined && this.#final === null; next = this.#ahead?.take(this.#rid + 1)) {
       if (this.#ahead?.size === 0) this.#ahead = null
+      this.#process(next.body, next.respond)
+    }
+  }
+
+  /**
+   * The client asked to end the session but the requests before its terminate
+   * have not come: process what did come, in rid order, skipping the missing
+   * rids. The terminate among them ends the session.
+   */
+  #giveUpGap (): void {
+    this.#gapTimer = null
+    if (this.#final !== null) return
+    this.#ctx.log.info({ sid: this.sid, rid: this.#rid + 1 }, 'terminate waited for missing requests; ending without them')
+    for (let rid = this.#ahead?.lowest(); rid !== undefined && this.#final === null; rid = this.#ahead?.lowest()) {
+      const next = this.#ahead?.take(rid)
+      if (next === undefined) break
+      if (this.#ahead?.size === 0) this.#ahead = null
+      this.#rid = rid - 1
       this.#process(next.body, next.respond)
     }
   }
@@ -474,6 +497,8 @@ export class Session implements LinkSession {
     this.#ctx.onClose(condition)
     if (this.#openTimer !== null) this.#ctx.clock.clearTimeout(this.#openTimer)
     this.#openTimer = null
+    if (this.#gapTimer !== null) this.#ctx.clock.clearTimeout(this.#gapTimer)
+    this.#gapTimer = null
     this.#endOnLink(how)
     let answered = false
     if (this.#creation !== null) {

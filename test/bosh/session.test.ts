@@ -4,6 +4,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { Registry, type BoshLimits } from '../../lib/bosh/registry.js'
+import { TERMINATE_GAP_GRACE_MS } from '../../lib/bosh/constants.js'
 import { parseRequestBody } from '../../lib/bosh/body.js'
 import type { Upstream } from '../../lib/bosh/session.js'
 import type { LinkSession } from '../../lib/link/link.js'
@@ -227,6 +228,39 @@ t.test('a terminate may come one beyond the window, with every request before it
   t.same(up.contents(id).map((c) => c.slice(0, 9)), ['<message ', '<presence', '<close xm'], 'forwarded in rid order, then the stream closed')
   t.ok(a.answered && b.answered && term.answered)
   t.equal(term.el.attrs.type, 'terminate')
+})
+
+t.test('a terminate ahead of a gap that never fills ends the session after a bounded grace, not at inactivity', async (t) => {
+  // A closing page: Strophe's rid 102 is cancelled before it leaves the
+  // browser, and the page's beacon carries the terminate with rid 103.
+  const { clock, up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  up.sent = []
+  const a = send(registry, { rid: 101, sid }, "<message xmlns='jabber:client'><body>1</body></message>")
+  const term = send(registry, { rid: 103, sid, type: 'terminate' }, "<presence xmlns='jabber:client' type='unavailable'/>")
+  clock.advance(TERMINATE_GAP_GRACE_MS - 1)
+  t.notOk(term.answered, 'waits for 102 within the grace')
+  t.same(up.contents(id).map((c) => c.slice(0, 9)), ['<message '])
+  clock.advance(1)
+  t.same(up.contents(id).map((c) => c.slice(0, 9)), ['<message ', '<presence', '<close xm'], 'the terminate\'s payload, then the stream closed')
+  t.ok(a.answered, 'the held request is answered')
+  t.equal(term.el.attrs.type, 'terminate')
+  t.equal(term.el.attrs.condition, undefined, 'a normal end, as the client asked')
+  t.equal(registry.size, 0, 'the session is gone')
+  t.equal(send(registry, { rid: 102, sid }).el.attrs.condition, 'item-not-found', 'the lost request, if it comes late, finds no session')
+})
+
+t.test('a gap that fills within the grace keeps rid order, and the grace timer does nothing after', async (t) => {
+  const { clock, up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  up.sent = []
+  const term = send(registry, { rid: 102, sid, type: 'terminate' })
+  clock.advance(TERMINATE_GAP_GRACE_MS / 2)
+  send(registry, { rid: 101, sid }, "<message xmlns='jabber:client'><body>1</body></message>")
+  t.ok(term.answered)
+  t.same(up.contents(id).map((c) => c.slice(0, 9)), ['<message ', '<close xm'])
+  clock.advance(TERMINATE_GAP_GRACE_MS)
+  t.same(up.contents(id).map((c) => c.slice(0, 9)), ['<message ', '<close xm'], 'nothing more')
 })
 
 t.test('an old rid no longer buffered gets item-not-found (XEP-0124 14.3)', async (t) => {
