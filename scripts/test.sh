@@ -3,8 +3,8 @@
 # own counts.
 #   bash scripts/test.sh          everything (npm test): type-check and build, lint, the
 #                                 Erlang module's build, then every tap file, the
-#                                 integration tests against a private ejabberd
-#                                 that the tap run starts and stops (test/setup/)
+#                                 system tests against a private ejabberd that
+#                                 the tap run starts and stops (test/setup/)
 #   bash scripts/test.sh --unit   the pure tests only (npm run test:unit): the
 #                                 TypeScript unit tests and EUnit, no ejabberd
 #                                 started, for the edit-compile loop
@@ -16,11 +16,12 @@ tap_args=()
 quick=no
 if [ "${1:-}" = --unit ]; then
   shift
-  # Integration tests (a private ejabberd, real HTTP) live in these folders;
-  # everything else is pure. (test/commands/ holds the README's commands, run
-  # as a user runs them: named to sort first, since tap starts files in path
-  # order and these long ones starting last would leave a job idle at the end.)
-  tap_args=(--jobs=4 --exclude='test/integration/**' --exclude='test/commands/**')
+  # System tests (a private ejabberd, real HTTP) live in these folders;
+  # everything else is pure. tap starts files in path order, so the names
+  # order the run: test/commands/ (README's command 1, long, with an ejabberd
+  # of its own) starts first, the pure tests run while the suite's ejabberd
+  # boots, and test/system/ (which waits for it) sorts last.
+  tap_args=(--jobs=4 --exclude='test/system/**' --exclude='test/commands/**')
   export MEGAPHONE_TEST_NO_EJABBERD=1
   # Quick by design: tsc and lint run in `npm test`.
   quick=yes

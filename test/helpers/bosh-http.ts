@@ -1,4 +1,4 @@
-// Raw BOSH over real HTTP (undici) for the integration tests: one POST at a
+// Raw BOSH over real HTTP (undici) for the system tests: one POST at a
 // time (postBody), or a whole client that logs in and keeps a request held
 // (BoshClient, the shared client of scripts/clients/bosh.ts with a test's
 // inbox). Every <body/> any of them receives is recorded (other transports

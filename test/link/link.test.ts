@@ -2,7 +2,7 @@
 // a silent peer declared dead), and reconnect backoff. The peer is a scripted
 // listener on loopback speaking docs/link-protocol.md with the codec, since a
 // real ejabberd cannot be made to stay silent on cue; the link against the
-// real listener is test/integration/link.test.ts and listener.test.ts.
+// real listener is test/system/link.test.ts and listener.test.ts.
 import t, { type Test } from 'tap'
 import { createHmac } from 'node:crypto'
 import { once } from 'node:events'
