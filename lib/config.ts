@@ -63,6 +63,18 @@ export interface BoshConfig {
   maxSessions: number
   /** Origins allowed by CORS, or ["*"] for any. Default ["*"]. */
   corsOrigins: string[]
+  /**
+   * Rids accepted past the window of `requests` and queued until the gap
+   * before them fills (networks reorder; some clients, such as tsung's, have
+   * one request too many out). 0 is the XEP's window exactly. Default 2.
+   */
+  ridSlack: number
+  /**
+   * XEP-0124 11 to the letter: more simultaneous requests than `requests` end
+   * the session with policy-violation, and no rid slack. Default false: the
+   * oldest held request is answered early instead (XEP-0124 8).
+   */
+  strictRequests: boolean
 }
 
 export interface ClientConfig {
@@ -100,7 +112,8 @@ const BOSH_NUMBERS = {
   maxPauseSeconds: { env: 'MEGAPHONE_BOSH_MAX_PAUSE_SECONDS', default: 120, min: 0, max: 3600 },
   pollingSeconds: { env: 'MEGAPHONE_BOSH_POLLING_SECONDS', default: 2, min: 0, max: 60 },
   maxBodyBytes: { env: 'MEGAPHONE_BOSH_MAX_BODY_BYTES', default: 262_144, min: 1024, max: 64 << 20 },
-  maxSessions: { env: 'MEGAPHONE_BOSH_MAX_SESSIONS', default: 1_000_000, min: 1, max: 100_000_000 }
+  maxSessions: { env: 'MEGAPHONE_BOSH_MAX_SESSIONS', default: 1_000_000, min: 1, max: 100_000_000 },
+  ridSlack: { env: 'MEGAPHONE_BOSH_RID_SLACK', default: 2, min: 0, max: 16 }
 } as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
 
 export function loadConfig (env: Env = process.env): Readonly<Config> {
@@ -157,13 +170,15 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   const corsOrigins = list('bosh.corsOrigins (MEGAPHONE_CORS_ORIGINS)', env.MEGAPHONE_CORS_ORIGINS ?? fileBosh.corsOrigins ?? ['*'])
   if (corsOrigins.some((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o))) invalid('bosh.corsOrigins (MEGAPHONE_CORS_ORIGINS) must be * or origins such as https://chat.example.com')
 
+  const strictRequests = boolean('bosh.strictRequests (MEGAPHONE_BOSH_STRICT_REQUESTS)', env.MEGAPHONE_BOSH_STRICT_REQUESTS ?? fileBosh.strictRequests, false)
+
   const fileClient = isObject(file.client) ? file.client : {}
   const clientEnabled = boolean('client.enabled (MEGAPHONE_CLIENT_ENABLED)', env.MEGAPHONE_CLIENT_ENABLED ?? fileClient.enabled, true)
 
   return deepFreeze({
     http: { host: httpHost, port: httpPort, trustProxy, tlsCertFile, tlsKeyFile },
     link: { host, secret, ...numbers },
-    bosh: { path, domains, corsOrigins, ...boshNumbers },
+    bosh: { path, domains, corsOrigins, strictRequests, ...boshNumbers },
     client: { enabled: clientEnabled },
     logLevel
   })

@@ -93,6 +93,7 @@ export const BOSH_ERRORS = {
   RID_BEYOND_WINDOW: { condition: C.ITEM_NOT_FOUND, reason: 'rid beyond the window' },
   RID_NOT_BUFFERED: { condition: C.ITEM_NOT_FOUND, reason: 'rid already answered and no longer buffered' },
   WRONG_KEY: { condition: C.ITEM_NOT_FOUND, reason: 'wrong key' },
+  TOO_MANY_REQUESTS: { condition: C.POLICY_VIOLATION, reason: 'more simultaneous requests than requests' },
   POLLING_TOO_OFTEN: { condition: C.POLICY_VIOLATION, reason: 'polling too often' },
   PAUSE_TOO_LONG: { condition: C.POLICY_VIOLATION, reason: 'pause over maxpause' },
   RESTART_WITH_PAYLOAD: { condition: C.BAD_REQUEST, reason: 'restart request with payload' },

@@ -31,7 +31,9 @@ t.test('defaults apply when only the secret is given', async (t) => {
     maxPauseSeconds: 120,
     pollingSeconds: 2,
     maxBodyBytes: 262144,
-    maxSessions: 1000000
+    maxSessions: 1000000,
+    ridSlack: 2,
+    strictRequests: false
   })
   t.same(config.client, { enabled: true })
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.link) && Object.isFrozen(config.bosh.domains), 'frozen')
@@ -47,6 +49,14 @@ t.test('BOSH lists come from comma-separated variables or JSON arrays', async (t
   t.equal(config.client.enabled, false)
   t.equal(config.http.trustProxy, true)
   t.same(loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_DOMAINS: 'a.example, b.example' }).bosh.domains, ['a.example', 'b.example'])
+})
+
+t.test('the rid slack and strict overactivity are set from the environment or the file, and checked', async (t) => {
+  const config = loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_STRICT_REQUESTS: 'true', MEGAPHONE_BOSH_RID_SLACK: '0' })
+  t.equal(config.bosh.strictRequests, true)
+  t.equal(config.bosh.ridSlack, 0)
+  t.throws(() => loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_RID_SLACK: '17' }), /bosh\.ridSlack \(MEGAPHONE_BOSH_RID_SLACK\)/)
+  t.throws(() => loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_STRICT_REQUESTS: 'maybe' }), /bosh\.strictRequests/)
 })
 
 t.test('a JSON file supplies values and the environment overrides them', async (t) => {

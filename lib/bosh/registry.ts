@@ -28,6 +28,10 @@ export interface BoshLimits {
   pollingSeconds: number
   /** Sessions at once; creation beyond it is refused. */
   maxSessions: number
+  /** Rids accepted past the window, queued until the gap before them fills (0 with strictRequests). */
+  ridSlack: number
+  /** XEP-0124 11: more simultaneous requests than `requests` get policy-violation. */
+  strictRequests: boolean
 }
 
 export interface RegistryOptions extends BoshLimits {
@@ -185,6 +189,8 @@ export class Registry implements SessionCounts, BoshEndpoint {
       inactivitySeconds: limits.inactivitySeconds,
       maxPauseSeconds: limits.maxPauseSeconds,
       pollingSeconds: limits.pollingSeconds,
+      ridSlack: limits.strictRequests ? 0 : limits.ridSlack,
+      strictRequests: limits.strictRequests,
       contentType,
       // XEP-0124 9.1: the client asks for acknowledgements with ack='1'.
       acks: attrs.ack === '1' || boolAttr(attrs, 'ack')

@@ -7,18 +7,20 @@ export type Respond = (body: string) => void
 
 /**
  * `old`: at or below the highest rid processed, a retransmission (14.3);
- * `next`: the one to process now; `ahead`: within the window but after a gap
- * (14.2); `beyond`: past the window, an error (14.2).
+ * `next`: the one to process now; `ahead`: within the window (and the
+ * configured slack past it) but after a gap (14.2); `beyond`: past both, an
+ * error (14.2).
  */
 export type RidPlace = 'old' | 'next' | 'ahead' | 'beyond'
 
 /**
- * `highest` is the highest rid processed; `requests` the session's window.
+ * `highest` is the highest rid processed; `requests` the session's window;
+ * `slack` how many rids past it Megaphone queues all the same.
  * XEP-0124 11: one more is allowed when the request pauses or terminates the session.
  */
-export function placeRid (rid: number, highest: number, requests: number, pausesOrTerminates: boolean): RidPlace {
+export function placeRid (rid: number, highest: number, requests: number, slack: number, pausesOrTerminates: boolean): RidPlace {
   if (rid <= highest) return 'old'
-  if (rid > highest + requests + (pausesOrTerminates ? 1 : 0)) return 'beyond'
+  if (rid > highest + requests + slack + (pausesOrTerminates ? 1 : 0)) return 'beyond'
   return rid === highest + 1 ? 'next' : 'ahead'
 }
 
@@ -42,6 +44,15 @@ export class AheadQueue {
     if (early !== undefined) this.#byRid.delete(rid)
     return early
   }
+
+  /** Whether a request kept pauses or terminates the session (XEP-0124 11 allows it one more request). */
+  get ends (): boolean {
+    for (const { body } of this.#byRid.values()) if (body.attrs.type === 'terminate' || body.attrs.pause !== undefined) return true
+    return false
+  }
+
+  /** Whether a request with this rid is kept (a second copy replaces it). */
+  has (rid: number): boolean { return this.#byRid.has(rid) }
 
   /** The lowest rid kept, if any. */
   lowest (): number | undefined {

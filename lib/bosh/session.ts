@@ -67,6 +67,10 @@ export interface SessionParams {
   pollingSeconds: number
   contentType: string
   acks: boolean
+  /** Rids queued past the window (BoshConfig.ridSlack); 0 when strict. */
+  ridSlack: number
+  /** XEP-0124 11 to the letter: too many simultaneous requests end the session. */
+  strictRequests: boolean
 }
 
 interface Held {
@@ -155,12 +159,22 @@ export class Session implements LinkSession {
       return
     }
     const pausesOrTerminates = body.attrs.type === 'terminate' || body.attrs.pause !== undefined
-    switch (placeRid(body.rid, this.#rid, this.#requests, pausesOrTerminates)) {
-      case 'old':
-        this.#retransmit(body.rid, respond)
-        return
+    const place = placeRid(body.rid, this.#rid, this.#requests, this.#p.ridSlack, pausesOrTerminates)
+    if (place === 'old') {
+      this.#retransmit(body.rid, respond)
+      return
+    }
+    // XEP-0124 11: the client may have at most `requests` requests open, one
+    // more to pause or terminate. Strict mode ends the session as the XEP
+    // suggests; otherwise the oldest held request is answered early (8),
+    // below, and the session goes on.
+    if (this.#p.strictRequests && this.#overactive(body.rid, pausesOrTerminates)) {
+      this.#refuse('TOO_MANY_REQUESTS', respond)
+      return
+    }
+    switch (place) {
       case 'beyond':
-        // XEP-0124 14.2: a rid beyond the window of `requests` is an error.
+        // XEP-0124 14.2: a rid beyond the window of `requests` (and the slack) is an error.
         this.#refuse('RID_BEYOND_WINDOW', respond)
         return
       case 'ahead':
@@ -168,6 +182,7 @@ export class Session implements LinkSession {
         this.#clearInactivity()
         this.#ahead ??= new AheadQueue()
         this.#ahead.put(body, respond, EMPTY_BODY)
+        while (this.#held.length > 0 && this.#held.length + this.#ahead.size > this.#requests) this.#answerOldest()
         if (body.attrs.type === 'terminate' && this.#gapTimer === null) {
           this.#gapTimer = this.#ctx.clock.setTimeout(() => { this.#giveUpGap() }, TERMINATE_GAP_GRACE_MS)
         }
@@ -180,6 +195,13 @@ export class Session implements LinkSession {
       if (this.#ahead?.size === 0) this.#ahead = null
       this.#process(next.body, next.respond)
     }
+  }
+
+  /** XEP-0124 11: whether this request would make more open at once than `requests` (one more to pause or terminate). */
+  #overactive (rid: number, pausesOrTerminates: boolean): boolean {
+    const ahead = this.#ahead
+    const open = this.#held.length + (ahead?.size ?? 0) + (ahead?.has(rid) === true ? 0 : 1)
+    return open > this.#requests + (pausesOrTerminates || ahead?.ends === true ? 1 : 0)
   }
 
   /**

@@ -46,7 +46,7 @@ class RecordingUpstream implements Upstream {
 }
 
 const LIMITS: BoshLimits = {
-  domains: ['localhost'], maxWaitSeconds: 60, maxHold: 2, inactivitySeconds: 30, maxPauseSeconds: 120, pollingSeconds: 2, maxSessions: 10
+  domains: ['localhost'], maxWaitSeconds: 60, maxHold: 2, inactivitySeconds: 30, maxPauseSeconds: 120, pollingSeconds: 2, maxSessions: 10, ridSlack: 2, strictRequests: false
 }
 
 function setup (limits: Partial<BoshLimits> = {}): { clock: FakeClock, up: RecordingUpstream, registry: Registry } {
@@ -203,17 +203,68 @@ t.test('a repeated rid still held takes over the held request', async (t) => {
   t.equal(a2.el.getChild('message')?.getChildText('body'), 'z', 'the data goes to the new copy')
 })
 
-t.test('a rid beyond the window terminates with item-not-found, and so does any later request (XEP-0124 14.3)', async (t) => {
+t.test('a rid beyond the window and its slack terminates with item-not-found, and so does any later request (XEP-0124 14.2)', async (t) => {
   const { up, registry } = setup()
   const { sid } = created(registry, up)
   const held = send(registry, { rid: 101, sid })
-  // requests=2: after 101, the window is 102..103.
-  const far = send(registry, { rid: 104, sid })
+  // requests=2: after 101, the window is 102..103, and the slack of 2 takes it to 105.
+  const far = send(registry, { rid: 106, sid })
   t.equal(far.el.attrs.condition, 'item-not-found')
   t.equal(held.el.attrs.type, 'terminate', 'the held request learns of the end too')
   t.equal(send(registry, { rid: 102, sid }).el.attrs.condition, 'item-not-found')
   t.same(up.ended, [1], 'the ejabberd session is closed')
   t.equal(registry.size, 0)
+})
+
+t.test('tsung\'s sequence: three requests out with requests=2, the oldest arriving last; the session goes on (XEP-0124 11, 14.2)', async (t) => {
+  // tsung 1.7's BOSH client forgets one open request after sending a queued
+  // stanza, so it has three out; the one on a fresh connection comes last.
+  const { up, registry } = setup()
+  const { sid, id } = created(registry, up)
+  up.sent = []
+  const held = send(registry, { rid: 101, sid })
+  const late = [102, 103, 104].map((rid) => ({ rid, payload: `<message xmlns='jabber:client' to='b@localhost'><body>${rid}</body></message>` }))
+  const c103 = send(registry, { rid: 103, sid }, late[1]?.payload)
+  t.notOk(held.answered, 'two open (101 held, 103 queued): within requests')
+  const c104 = send(registry, { rid: 104, sid }, late[2]?.payload)
+  t.ok(held.answered, 'a third open request answers the oldest held one early, instead of ending the session')
+  t.equal(held.el.attrs.type, undefined, 'an ordinary empty answer')
+  t.same(up.contents(id), [], '103 and 104 wait for 102')
+  const c102 = send(registry, { rid: 102, sid }, late[0]?.payload)
+  t.same(up.contents(id).map((c) => parseElement(c).getChildText('body')), ['102', '103', '104'], 'forwarded once each, in rid order')
+  t.ok(c102.answered && c103.answered, 'answered in rid order; 104 stays held (hold=1)')
+  t.notOk(c104.answered)
+  t.equal(registry.size, 1, 'the session survives')
+  up.deliver(id, "<message xmlns='jabber:client'><body>back</body></message>")
+  t.equal(c104.el.getChild('message')?.getChildText('body'), 'back')
+  for (const c of [held, c102, c103, c104]) t.equal(c.answers.length, 1, 'each request answered exactly once')
+})
+
+t.test('strict mode: the same sequence ends the session with policy-violation (XEP-0124 11)', async (t) => {
+  const { up, registry } = setup({ strictRequests: true })
+  const { sid } = created(registry, up)
+  const held = send(registry, { rid: 101, sid })
+  const c103 = send(registry, { rid: 103, sid })
+  t.notOk(c103.answered, 'two open: allowed')
+  const c104 = send(registry, { rid: 104, sid })
+  t.equal(c104.el.attrs.condition, 'policy-violation')
+  t.equal(held.el.attrs.condition, 'policy-violation', 'every open request learns of the end')
+  t.equal(c103.el.attrs.condition, 'policy-violation')
+  t.equal(registry.size, 0)
+})
+
+t.test('strict mode has no rid slack, and still allows the extra terminate (XEP-0124 11, 14.2)', async (t) => {
+  const strict = setup({ strictRequests: true })
+  const s = created(strict.registry, strict.up)
+  t.equal(send(strict.registry, { rid: 104, sid: s.sid }).el.attrs.condition, 'item-not-found', '104 is past 101..102 plus nothing')
+  const again = setup({ strictRequests: true })
+  const a = created(again.registry, again.up)
+  const term = send(again.registry, { rid: 103, sid: a.sid, type: 'terminate' })
+  t.notOk(term.answered, 'the terminate one past the window waits for 101 and 102')
+  send(again.registry, { rid: 101, sid: a.sid })
+  send(again.registry, { rid: 102, sid: a.sid })
+  t.equal(term.el.attrs.type, 'terminate')
+  t.equal(term.el.attrs.condition, undefined, 'a normal end')
 })
 
 t.test('a terminate may come one beyond the window, with every request before it still in flight (XEP-0124 11)', async (t) => {
@@ -299,7 +350,7 @@ t.test('only the client\'s terminate closes the XMPP stream; other ends drop the
   t.same(up.contents(id), [], 'no <close/> on inactivity')
   t.same(up.endReasons, ['timeout'])
   const second = created(registry, up)
-  send(registry, { rid: 104, sid: second.sid })
+  send(registry, { rid: 106, sid: second.sid })
   t.same(up.contents(second.id).filter((c) => c.startsWith('<close')), [], 'no <close/> on a refused request')
   t.same(up.endReasons, ['timeout', 'error'])
 })
