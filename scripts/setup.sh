@@ -7,12 +7,13 @@
 # Debian packages: ejabberd (the server the tests and the embedded default run),
 # erlang-dev and erlang-eunit (to build and test the listener module), make,
 # libxml2-utils (xmllint, to validate BOSH bodies), chromium (the headless
-# browser that tests the chat page), shellcheck (lints the shell scripts).
+# browser that tests the chat page), shellcheck (lints the shell scripts), tsung
+# and wrk (the load tools of scripts/bench/load.ts, which a test runs tiny).
 # npm packages: npm ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ejabberd erlang-dev erlang-eunit make libxml2-utils chromium shellcheck)
+packages=(ejabberd erlang-dev erlang-eunit make libxml2-utils chromium shellcheck tsung wrk)
 
 # One dpkg-query for all of them (it reads dpkg's whole database each time).
 installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null |

@@ -55,7 +55,7 @@ export class BenchRun {
   }
 
   /** Applies --keep-state, and gives the run up (keeping the state directory) once it lasts over --timeout-s. */
-  begin ({ keepState, timeoutMs }: RunSettings): void {
+  begin ({ keepState, timeoutMs }: Pick<RunSettings, 'keepState' | 'timeoutMs'>): void {
     this.keep = keepState
     this.#watchdog = setTimeout(() => {
       log(`the run took over ${timeoutMs / 1000} s: giving up`)

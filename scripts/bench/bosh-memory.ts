@@ -29,6 +29,7 @@ import { PROJECT_ROOT, sleep, type Ejabberd } from '../../test/helpers/ejabberd.
 import { delta, kib, mib, readingDetails, type Figure, type Readings } from './ejabberd-figures.js'
 import { reading, type Reading } from './ejabberd-memory.js'
 import { commandLine, forkChild, log, markdownTable, nextMessage, withTimeout, type Child } from './harness.js'
+import { megaphoneCall, startMegaphoneProcess, type Megaphone } from './megaphone-child.js'
 import { heapDiff, type HeapDiff, type HeapDiffRow } from './heap-diff.js'
 import type { OwnerRow } from './heap-owners.js'
 import type { MegaphoneMemory, MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
@@ -45,7 +46,6 @@ const MAX_WAIT_SECONDS = 60
 /** Sessions logged in and out of a fresh Megaphone process before its baseline: compiles the code paths. */
 const MEGAPHONE_WARM_UP = 200
 const MEGAPHONE_READINGS = 3
-const MEGAPHONE_START_TIMEOUT_MS = 60_000
 const MEGAPHONE_CALL_TIMEOUT_MS = 30_000
 const HEAP_SNAPSHOT_TIMEOUT_MS = 120_000
 const HEAP_DIFF_ROWS = 20
@@ -111,38 +111,14 @@ const run = new BenchRun(() => {
 
 // ---------------------------------------------------------------- Megaphone (child process)
 
-interface Megaphone extends Child { url: string }
-
-/** The environment of the Megaphone process: Megaphone's defaults (log level included), except where it finds ejabberd and what it serves. */
-function megaphoneEnv (server: Ejabberd): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MEGAPHONE_')))
-  return {
-    ...env,
-    MEGAPHONE_LINK_HOST: '127.0.0.1',
-    MEGAPHONE_LINK_PORT: String(server.linkPort),
-    MEGAPHONE_LINK_SECRET: server.secret,
-    MEGAPHONE_HTTP_HOST: '127.0.0.1',
-    MEGAPHONE_HTTP_PORT: '0',
-    MEGAPHONE_BOSH_DOMAINS: server.domain
-  }
-}
-
 async function startMegaphone (server: Ejabberd): Promise<Megaphone> {
-  const execArgv = [...process.execArgv.filter((a) => a !== '--expose-gc'), '--expose-gc']
-  // Its log goes to this process's stderr.
-  const { child, exited } = running.megaphone = forkChild('megaphone-process', [], { execArgv, env: megaphoneEnv(server) })
-  const msg = await nextMessage<MegaphoneMessage>(child, MEGAPHONE_START_TIMEOUT_MS, 'megaphone: start')
-  if (msg.type !== 'listening') throw new Error(`megaphone: start: ${msg.type === 'error' ? msg.message : msg.type}`)
-  return { child, url: `http://127.0.0.1:${msg.port}/http-bind`, exited }
+  const megaphone = await startMegaphoneProcess(server)
+  running.megaphone = megaphone
+  return megaphone
 }
 
-async function megaphoneCall (megaphone: Megaphone, request: MegaphoneRequest): Promise<MegaphoneMessage> {
-  const timeoutMs = request.type === 'heap-snapshot' ? HEAP_SNAPSHOT_TIMEOUT_MS : MEGAPHONE_CALL_TIMEOUT_MS
-  const reply = nextMessage<MegaphoneMessage>(megaphone.child, timeoutMs, `megaphone: ${request.type}`)
-  megaphone.child.send(request)
-  const msg = await reply
-  if (msg.type === 'error') throw new Error(`megaphone: ${msg.message}`)
-  return msg
+async function call (megaphone: Megaphone, request: MegaphoneRequest): Promise<MegaphoneMessage> {
+  return await megaphoneCall(megaphone, request, request.type === 'heap-snapshot' ? HEAP_SNAPSHOT_TIMEOUT_MS : MEGAPHONE_CALL_TIMEOUT_MS)
 }
 
 /** Median of a few readings of the Megaphone process, each after global.gc(). */
@@ -150,7 +126,7 @@ async function megaphoneMemory (megaphone: Megaphone): Promise<MegaphoneMemory> 
   const all: MegaphoneMemory[] = []
   for (let i = 0; i < MEGAPHONE_READINGS; i++) {
     if (i > 0) await sleep(500)
-    const msg = await megaphoneCall(megaphone, { type: 'memory' })
+    const msg = await call(megaphone, { type: 'memory' })
     if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
     all.push(msg.memory)
   }
@@ -167,7 +143,7 @@ async function megaphoneMemory (megaphone: Megaphone): Promise<MegaphoneMemory> 
 }
 
 async function stopMegaphone (megaphone: Megaphone): Promise<void> {
-  const msg = await megaphoneCall(megaphone, { type: 'close' })
+  const msg = await call(megaphone, { type: 'close' })
   if (msg.type !== 'closed') throw new Error(`megaphone: close: unexpected ${msg.type}`)
   await withTimeout('megaphone: exit', CHILD_EXIT_TIMEOUT_MS, megaphone.exited)
   running.megaphone = null
@@ -177,7 +153,7 @@ async function stopMegaphone (megaphone: Megaphone): Promise<void> {
 async function waitForMegaphoneEmpty (megaphone: Megaphone): Promise<void> {
   const deadline = Date.now() + CLOSE_TIMEOUT_MS
   for (;;) {
-    const msg = await megaphoneCall(megaphone, { type: 'memory' })
+    const msg = await call(megaphone, { type: 'memory' })
     if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
     const { sessions, linkSessions } = msg.memory
     if (sessions === 0 && linkSessions === 0) return
@@ -307,7 +283,7 @@ async function heapDiffPhase (server: Ejabberd, n: number, settings: Settings): 
   await inAndOut('megaphone warm-up', megaphone.url, server, Math.min(n, MEGAPHONE_WARM_UP), settings)
   await waitForMegaphoneEmpty(megaphone)
   const snapshot = async (name: string): Promise<string> => {
-    const msg = await megaphoneCall(megaphone, { type: 'heap-snapshot', path: join(server.stateDir, `megaphone-${n}-${name}.heapsnapshot`) })
+    const msg = await call(megaphone, { type: 'heap-snapshot', path: join(server.stateDir, `megaphone-${n}-${name}.heapsnapshot`) })
     if (msg.type !== 'heap-snapshot') throw new Error(`megaphone: heap-snapshot: unexpected ${msg.type}`)
     return msg.path
   }

@@ -1,0 +1,51 @@
+// The parent's side of megaphone-process.ts: starts Megaphone in a process of
+// its own, on Megaphone's defaults except where it finds ejabberd and what it
+// serves, and makes the IPC calls.
+import type { Ejabberd } from '../../test/helpers/ejabberd.js'
+import { forkChild, nextMessage, type Child } from './harness.js'
+import type { MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
+
+const MEGAPHONE_START_TIMEOUT_MS = 60_000
+
+export interface Megaphone extends Child { url: string }
+
+/** The environment of the Megaphone process: Megaphone's defaults (log level included), except where it finds ejabberd and what it serves. */
+export function megaphoneEnv (server: Ejabberd): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MEGAPHONE_')))
+  return {
+    ...env,
+    MEGAPHONE_LINK_HOST: '127.0.0.1',
+    MEGAPHONE_LINK_PORT: String(server.linkPort),
+    MEGAPHONE_LINK_SECRET: server.secret,
+    MEGAPHONE_HTTP_HOST: '127.0.0.1',
+    MEGAPHONE_HTTP_PORT: '0',
+    MEGAPHONE_BOSH_DOMAINS: server.domain
+  }
+}
+
+/**
+ * Forks megaphone-process with --expose-gc (memory readings collect garbage
+ * first) plus `execArgv`; resolves once it listens, with its BOSH URL. Its log
+ * goes to this process's stderr.
+ */
+export async function startMegaphoneProcess (server: Ejabberd, execArgv: readonly string[] = []): Promise<Megaphone> {
+  const args = [...process.execArgv.filter((a) => a !== '--expose-gc'), '--expose-gc', ...execArgv]
+  const child = forkChild('megaphone-process', [], { execArgv: args, env: megaphoneEnv(server) })
+  try {
+    const msg = await nextMessage<MegaphoneMessage>(child.child, MEGAPHONE_START_TIMEOUT_MS, 'megaphone: start')
+    if (msg.type !== 'listening') throw new Error(`megaphone: start: ${msg.type === 'error' ? msg.message : msg.type}`)
+    return { ...child, url: `http://127.0.0.1:${msg.port}/http-bind` }
+  } catch (err) {
+    child.child.kill('SIGKILL')
+    throw err
+  }
+}
+
+/** Sends `request` and resolves to the reply (rejecting on an error reply or none within `timeoutMs`). */
+export async function megaphoneCall (megaphone: Megaphone, request: MegaphoneRequest, timeoutMs: number): Promise<MegaphoneMessage> {
+  const reply = nextMessage<MegaphoneMessage>(megaphone.child, timeoutMs, `megaphone: ${request.type}`)
+  megaphone.child.send(request)
+  const msg = await reply
+  if (msg.type === 'error') throw new Error(`megaphone: ${msg.message}`)
+  return msg
+}

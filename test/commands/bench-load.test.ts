@@ -1,0 +1,51 @@
+// README's load benchmark (scripts/bench/load.ts) run tiny, as an operator
+// runs it (its own ejabberd, Megaphone in its own process, tsung and wrk): it
+// must finish and report every step with the messages delivered, no error and no session
+// terminated. Megaphone's side only: mod_bosh stalls some sessions under
+// tsung (docs/bench-load.md), and tsung then waits minutes for them.
+// Timings are the benchmark's business, never asserted here.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { PROJECT_ROOT } from '../helpers/root.js'
+
+t.setTimeout(300_000)
+
+/** The benchmark beside this test: compiled when this file is, TypeScript through tsx otherwise. */
+function command (): string[] {
+  const compiled = fileURLToPath(import.meta.url).endsWith('.js')
+  const script = compiled ? join(PROJECT_ROOT, 'dist/scripts/bench/load.js') : join(PROJECT_ROOT, 'scripts/bench/load.ts')
+  if (!existsSync(script)) throw new Error(`${script} missing: npm test compiles it`)
+  return compiled ? [script] : ['--import', 'tsx', script]
+}
+
+/** The rows of the markdown tables in `report`, as cells; header and rule lines left out. */
+function rows (report: string): string[][] {
+  return report.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| step ') && !l.startsWith('| side '))
+    .map((l) => l.split('|').slice(1, -1).map((c) => c.trim()))
+}
+
+t.test('the load benchmark runs tiny: every step reported, everything delivered, no error', async (t) => {
+  const args = ['--users', '10', '--rates', '10', '--step-s', '3', '--burst', '2', '--arrival-s', '1', '--drain-s', '1',
+    '--empty-s', '2', '--empty-users', '4', '--sides', 'Megaphone', '--timeout-s', '240']
+  const { code, stdout, stderr } = await new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve) => {
+    execFile(process.execPath, [...command(), ...args], { cwd: PROJECT_ROOT, timeout: 280_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), stdout, stderr })
+    })
+  })
+  t.equal(code, 0, 'exits 0')
+  if (code !== 0) t.comment(stderr.slice(-4000))
+  t.match(stdout, /^# BOSH under load: Megaphone and mod_bosh with tsung/m)
+  const [rate, burst, empty] = rows(stdout)
+  // step | side | offered | sent / delivered | delivered/s | latency | tsung errors | terminated | CPU | CPU per msg | tsung CPU
+  t.same(rate?.slice(0, 4), ['10 msg/s', 'Megaphone', '10', '30 / 30'], 'the rate step: 10 users, 3 messages each, all delivered')
+  t.match(rate?.[5], /^[\d.]+ \/ [\d.]+ \/ [\d.]+ \/ [\d.]+$/, 'latency percentiles')
+  t.same(rate?.slice(6, 8), ['0', '0'], 'no tsung error, no session terminated')
+  t.same(burst?.slice(0, 4), ['burst of 2', 'Megaphone', '20', '20 / 20'], 'the burst step')
+  t.same(burst?.slice(6, 8), ['0', '0'])
+  t.equal(empty?.[0], 'Megaphone', 'the cheapest request')
+  t.ok(Number(empty?.[1]) > 0, 'requests/s')
+  t.equal(empty?.[3], '0', 'no wrk error')
+})
