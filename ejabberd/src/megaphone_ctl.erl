@@ -21,6 +21,10 @@
 %% Sessions
 -export([connected/0, sessions/2, user_ip/3, kill_c2s/3, links_used/2,
          session_pids/0, bosh_state/1]).
+%% Benchmarks
+-export([chat_counts/1]).
+%% Hooks chat_counts/1 installs
+-export([count_sent/1, count_received/1]).
 
 -include("ejabberd_sm.hrl").
 
@@ -264,3 +268,42 @@ session_info(Pid) ->
 -spec integer(non_neg_integer() | binary()) -> non_neg_integer().
 integer(N) when is_integer(N) -> N;
 integer(Text) -> binary_to_integer(Text).
+
+%%%===================================================================
+%%% Benchmarks
+%%%===================================================================
+
+%% Chat messages users of Host have sent, and chat messages their sessions
+%% have received for delivery (one each, whatever the transport batches),
+%% since the first call: the load benchmark's count of what was delivered.
+%% The first call installs the two hooks that count; they stay until the
+%% node stops (the private node of scripts/ejabberd.sh only).
+-spec chat_counts(binary()) -> #{sent := non_neg_integer(), received := non_neg_integer()}.
+chat_counts(Host) ->
+    Counters = case persistent_term:get({?MODULE, chat_counts}, undefined) of
+                   undefined ->
+                       C = counters:new(2, [write_concurrency]),
+                       persistent_term:put({?MODULE, chat_counts}, C),
+                       ejabberd_hooks:add(user_send_packet, Host, ?MODULE, count_sent, 1),
+                       ejabberd_hooks:add(user_receive_packet, Host, ?MODULE, count_received, 1),
+                       C;
+                   C -> C
+               end,
+    #{sent => counters:get(Counters, 1), received => counters:get(Counters, 2)}.
+
+-spec count_sent({stanza(), term()}) -> {stanza(), term()}.
+count_sent(Acc) -> count(1, Acc).
+
+-spec count_received({stanza(), term()}) -> {stanza(), term()}.
+count_received(Acc) -> count(2, Acc).
+
+-type stanza() :: xmpp:stanza() | term().
+
+count(Index, {Packet, _} = Acc) ->
+    case element(1, Packet) =:= message andalso xmpp:get_type(Packet) =:= chat of
+        true -> counters:add(persistent_term:get({?MODULE, chat_counts}), Index, 1);
+        false -> ok
+    end,
+    Acc;
+count(_Index, Acc) ->
+    Acc.

@@ -29,7 +29,7 @@ import { PROJECT_ROOT, sleep, type Ejabberd } from '../../test/helpers/ejabberd.
 import { delta, kib, mib, readingDetails, type Figure, type Readings } from './ejabberd-figures.js'
 import { reading, type Reading } from './ejabberd-memory.js'
 import { commandLine, forkChild, log, markdownTable, nextMessage, withTimeout, type Child } from './harness.js'
-import { megaphoneCall, startMegaphoneProcess, type Megaphone } from './megaphone-child.js'
+import { megaphoneCall, startMegaphoneProcess, stopMegaphoneProcess, type Megaphone } from './megaphone-child.js'
 import { heapDiff, type HeapDiff, type HeapDiffRow } from './heap-diff.js'
 import type { OwnerRow } from './heap-owners.js'
 import type { MegaphoneMemory, MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
@@ -143,9 +143,7 @@ async function megaphoneMemory (megaphone: Megaphone): Promise<MegaphoneMemory> 
 }
 
 async function stopMegaphone (megaphone: Megaphone): Promise<void> {
-  const msg = await call(megaphone, { type: 'close' })
-  if (msg.type !== 'closed') throw new Error(`megaphone: close: unexpected ${msg.type}`)
-  await withTimeout('megaphone: exit', CHILD_EXIT_TIMEOUT_MS, megaphone.exited)
+  await stopMegaphoneProcess(megaphone)
   running.megaphone = null
 }
 

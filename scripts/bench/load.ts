@@ -29,12 +29,12 @@ import { join, relative } from 'node:path'
 import { PROJECT_ROOT, type Ejabberd } from '../../test/helpers/ejabberd.js'
 import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
 import { commandLine, log, markdownTable } from './harness.js'
-import { startMegaphoneProcess, type Megaphone } from './megaphone-child.js'
+import { startMegaphoneProcess, stopMegaphoneProcess, type Megaphone } from './megaphone-child.js'
 import { positiveInt } from './options.js'
 import { CpuSampler, processTree } from './proc-stat.js'
 import { chatConfig, usersCsv, type Target } from './tsung-config.js'
 import { parseWrk, wrkScript } from './wrk.js'
-import { INTERVAL_SECONDS, errorsByKind, fullstatsSamples, parseTsungLog, percentile, samplesBetween, spanOf, tsungEnv, type Interval } from './tsung-results.js'
+import { INTERVAL_SECONDS, errorsByKind, fullstatsSamples, parseTsungLog, percentile, spanOf, tsungEnv, type Interval } from './tsung-results.js'
 import { parseArgs } from 'node:util'
 
 /**
@@ -64,6 +64,7 @@ const OPTIONS = {
   'empty-s': { type: 'string', default: '30' },
   'empty-users': { type: 'string', default: '50' },
   sides: { type: 'string', default: SIDES.join(',') },
+  'megaphone-node-args': { type: 'string', default: '' },
   'timeout-s': { type: 'string', default: '3600' },
   'keep-state': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false }
@@ -80,6 +81,8 @@ const HELP = `Usage: node dist/scripts/bench/load.js [options]   (after: npm run
   --empty-s S      then the cheapest request for S seconds per side; 0: none (default 30)
   --empty-users U  connections posting those requests (default 50)
   --sides S,S      which to measure: Megaphone, mod_bosh or both (default both)
+  --megaphone-node-args A,A  Node options for Megaphone's process, e.g.
+                   --cpu-prof,--cpu-prof-dir=/tmp/prof (a profile written when it exits)
   --timeout-s S    bound on the whole run (default 3600)
   --keep-state     keep .state/bench-<pid> (config, logs, tsung's logs) after the run
 `
@@ -90,8 +93,11 @@ interface ChatResult {
   step: string
   side: Side
   offered: number
+  /** Chat messages the users sent, and their sessions received for delivery (the server's count). */
   sent: number
   delivered: number
+  /** Responses tsung saw with at least one message (it samples one latency per response). */
+  responses: number
   /** Messages per second delivered over the steady intervals; NaN when none was steady. */
   deliveredPerSecond: number
   steadySeconds: number
@@ -155,6 +161,52 @@ async function exitOf (child: ChildProcess, what: string, boundMs: number): Prom
   })
 }
 
+/**
+ * The server's own count of chat messages its users sent and their sessions
+ * received for delivery (megaphone_ctl:chat_counts/1, ejabberd hooks), polled
+ * once a second. tsung cannot count deliveries: it samples one stamp per
+ * response, and both servers put several messages in one BOSH response.
+ */
+class ChatCounts {
+  readonly samples: Array<{ at: number, sent: number, received: number }> = []
+  readonly #server: Ejabberd
+  readonly #timer: NodeJS.Timeout
+  #polling: Promise<void> | null = null
+
+  constructor (server: Ejabberd) {
+    this.#server = server
+    void this.poll()
+    this.#timer = setInterval(() => { void this.poll() }, 1000)
+  }
+
+  async poll (): Promise<void> {
+    this.#polling ??= (async () => {
+      try {
+        const c = await this.#server.ctl<{ sent: number, received: number }>('chat_counts', this.#server.domain)
+        this.samples.push({ at: Date.now(), ...c })
+      } finally {
+        this.#polling = null
+      }
+    })()
+    await this.#polling
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.#timer)
+    await this.#polling
+    await this.poll()
+  }
+
+  /** Messages sent and received between the samples nearest to `from` and `to` (ms since the epoch). */
+  between (from: number, to: number): { sent: number, received: number } {
+    const nearest = (t: number): { sent: number, received: number } =>
+      this.samples.reduce((best, s) => Math.abs(s.at - t) < Math.abs(best.at - t) ? s : best)
+    const a = nearest(from)
+    const b = nearest(to)
+    return { sent: b.sent - a.sent, received: b.received - a.received }
+  }
+}
+
 /** The CPU of every sampled process over [from, to] (Unix seconds). */
 function cpuBetween (sampler: CpuSampler, names: readonly string[], from: number, to: number): Record<string, number> {
   return Object.fromEntries(names.map((n) => [n, sampler.between(n, from * 1000, to * 1000).cpuSeconds]))
@@ -197,7 +249,11 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
   await server.evalErlang(`mod_offline:remove_old_messages(0, <<"${server.domain}">>).`)
   const before = side === 'Megaphone' ? await closedByCondition(megaphone) : new Map<string, number>()
   log(`${step.name}, ${side}: ${users} users, ${step.messages} messages each${step.intervalSeconds > 0 ? `, one every ${step.intervalSeconds.toFixed(3)} s` : ', back to back'}`)
+  await server.ctl('chat_counts', server.domain)
+  const counts = new ChatCounts(server)
   const { intervals, fullstats, sampler } = await runTsung(dir, chatConfig(target, plan), pids, (timing.arrivalSeconds + settleSeconds + chatSeconds + plan.drainSeconds) * 1000 + RUN_SLACK_MS)
+  await counts.stop()
+  const whole = counts.between(counts.samples[0]?.at ?? 0, counts.samples.at(-1)?.at ?? 0)
   const after = side === 'Megaphone' ? await closedByCondition(megaphone) : new Map<string, number>()
 
   // Every user chats from (its arrival + login + settle) for chatSeconds: all
@@ -214,7 +270,7 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
   const steadyFrom = (steady[0]?.at ?? 0) - INTERVAL_SECONDS
   const steadyTo = steady.at(-1)?.at ?? 0
   const steadySeconds = steady.length * INTERVAL_SECONDS
-  const steadyDelivered = samplesBetween(intervals, 'xmpp_msg_latency', steadyFrom, steadyTo)
+  const steadyDelivered = counts.between(steadyFrom * 1000, steadyTo * 1000).received
   const latencies = fullstatsSamples(fullstats, 'xmpp_msg_latency').sort((a, b) => a - b)
   const names = Object.keys(pids).concat('tsung')
   const cpu = steady.length > 0 ? cpuBetween(sampler, names, steadyFrom, steadyTo) : cpuBetween(sampler, names, sampler.samples[0]!.at / 1000, sampler.samples.at(-1)!.at / 1000)
@@ -223,8 +279,9 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
     step: step.name,
     side,
     offered: step.offered,
-    sent: users * step.messages,
-    delivered: latencies.length,
+    sent: whole.sent,
+    delivered: whole.received,
+    responses: latencies.length,
     deliveredPerSecond: steadySeconds > 0 ? steadyDelivered / steadySeconds : NaN,
     steadySeconds,
     latency: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
@@ -269,7 +326,7 @@ function chatTable (results: readonly ChatResult[]): string {
     const cores = (cpu: number): string => f((cpu / r.steadySeconds) * 100, 0)
     const procs = Object.entries(r.cpu).filter(([n]) => n !== 'tsung')
     return [
-      r.step, r.side, String(r.offered), `${r.sent} / ${r.delivered}`, f(r.deliveredPerSecond, 0),
+      r.step, r.side, String(r.offered), `${r.sent} / ${r.delivered}`, String(r.responses), f(r.deliveredPerSecond, 0),
       `${f(r.latency.p50)} / ${f(r.latency.p90)} / ${f(r.latency.p99)} / ${f(r.latency.max)}`,
       r.errors.length === 0 ? '0' : r.errors.map(([k, n]) => `${k} ${n}`).join(', '),
       r.side === 'Megaphone' ? (r.terminated.length === 0 ? '0' : r.terminated.map(([k, n]) => `${k} ${n}`).join(', ')) : 'n/a',
@@ -278,7 +335,7 @@ function chatTable (results: readonly ChatResult[]): string {
       cores(r.cpu.tsung ?? NaN)
     ]
   })
-  return markdownTable([['step', 'side', 'offered msg/s', 'sent / delivered', 'delivered msg/s (steady)', 'latency ms p50 / p90 / p99 / max',
+  return markdownTable([['step', 'side', 'offered msg/s', 'sent / delivered', 'responses with a message', 'delivered msg/s (steady)', 'latency ms p50 / p90 / p99 / max',
     'tsung errors', 'sessions Megaphone terminated', 'server CPU, % of a core', 'server CPU ms per delivered msg', 'tsung CPU, % of a core'], ...rows]).join('\n')
 }
 
@@ -326,7 +383,8 @@ function main (): void {
     const started = new Date()
     const { server, version } = await run.startEjabberd(users)
     const ejabberdPid = await osPid(server)
-    const megaphone = running.megaphone = await startMegaphoneProcess(server)
+    const nodeArgs = String(args['megaphone-node-args']).split(',').filter((a) => a !== '')
+    const megaphone = running.megaphone = await startMegaphoneProcess(server, nodeArgs)
     const megaphonePid = megaphone.child.pid as number
     const usersFile = join(run.stateDir, 'tsung', 'users.csv')
     mkdirSync(join(run.stateDir, 'tsung'), { recursive: true })
@@ -357,6 +415,9 @@ function main (): void {
       for (const side of sides) empties.push(await emptyStep(side, targets[side], emptyUsers, emptySeconds, pids[side]))
     }
 
+    await stopMegaphoneProcess(megaphone)
+    running.megaphone = null
+
     const cpus = os.cpus()
     const report = [
       `# BOSH under load: Megaphone and mod_bosh with tsung (${started.toISOString().slice(0, 10)})`,
@@ -364,7 +425,8 @@ function main (): void {
       `\`${commandLine()}\``,
       '',
       `${version}; Node ${process.version}; ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}; tsung, the servers and this process on the same cores.`,
-      `${users} users; every step alternates the sides. Latency: every delivered message (tsung's stamps), ramps included.`,
+      `${users} users; every step alternates the sides. Sent and delivered: chat messages as ejabberd counts them (sent by the users; received by their sessions for delivery).`,
+      'Latency: tsung\'s stamps, one per response that carries messages (the oldest in it), ramps included: tsung samples no more, and both servers batch.',
       'Delivered msg/s and CPU: over the 1 s intervals in which every user was chatting (a burst: from its first delivery to its last). CPU from /proc: node = Megaphone\'s process,',
       'ejabberd = the whole Erlang VM (behind Megaphone: the link and the c2s sessions; for mod_bosh: everything), tsung = its VM.',
       '',

@@ -2,10 +2,12 @@
 // its own, on Megaphone's defaults except where it finds ejabberd and what it
 // serves, and makes the IPC calls.
 import type { Ejabberd } from '../../test/helpers/ejabberd.js'
-import { forkChild, nextMessage, type Child } from './harness.js'
+import { forkChild, nextMessage, withTimeout, type Child } from './harness.js'
 import type { MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
 
 const MEGAPHONE_START_TIMEOUT_MS = 60_000
+const MEGAPHONE_CLOSE_TIMEOUT_MS = 30_000
+const MEGAPHONE_EXIT_TIMEOUT_MS = 10_000
 
 export interface Megaphone extends Child { url: string }
 
@@ -48,4 +50,11 @@ export async function megaphoneCall (megaphone: Megaphone, request: MegaphoneReq
   const msg = await reply
   if (msg.type === 'error') throw new Error(`megaphone: ${msg.message}`)
   return msg
+}
+
+/** Closes Megaphone as a shutdown does (held requests answered, then the link) and waits for its process to exit (writing a --cpu-prof profile, if asked). */
+export async function stopMegaphoneProcess (megaphone: Megaphone): Promise<void> {
+  const msg = await megaphoneCall(megaphone, { type: 'close' }, MEGAPHONE_CLOSE_TIMEOUT_MS)
+  if (msg.type !== 'closed') throw new Error(`megaphone: close: unexpected ${msg.type}`)
+  await withTimeout('megaphone: exit', MEGAPHONE_EXIT_TIMEOUT_MS, megaphone.exited)
 }

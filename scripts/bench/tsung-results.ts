@@ -47,13 +47,6 @@ export function counterTotal (intervals: readonly Interval[], name: string): num
   return total
 }
 
-/** How many samples of `name` fell in intervals ending within [from, to] (Unix seconds). */
-export function samplesBetween (intervals: readonly Interval[], name: string, from: number, to: number): number {
-  let count = 0
-  for (const i of intervals) if (i.at - INTERVAL_SECONDS >= from && i.at <= to) count += i.samples.get(name)?.count ?? 0
-  return count
-}
-
 /**
  * Seconds between two statistics dumps: tsung's default is 10; load.ts
  * starts tsung with 1 (tsungEnv), fine enough to find a burst.
