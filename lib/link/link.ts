@@ -110,6 +110,8 @@ export class Link extends EventEmitter implements LinkState {
   #heartbeatIntervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS
   #pingCounter = 0
   #saturated = false
+  /** The socket corked for the current turn of the event loop, if any. */
+  #corked: net.Socket | null = null
   /** Why the current socket is being torn down, for the `down` event. */
   #downReason = 'socket-closed'
 
@@ -233,6 +235,19 @@ export class Link extends EventEmitter implements LinkState {
     if (socket.writableLength + frame.length > this.#opts.maxWriteBufferBytes) {
       throw new MegaphoneError(ErrorCode.LINK_SATURATED,
         `link write buffer holds ${socket.writableLength} bytes, over its bound of ${this.#opts.maxWriteBufferBytes}`)
+    }
+    // Frames written in one turn of the event loop (the requests of every
+    // client read in that turn) leave in one writev instead of one write
+    // each: a write on a socket costs a system call, which under load was
+    // half of Node's CPU. Uncorked after the poll phase, so no frame waits
+    // for a timer.
+    if (this.#corked !== socket) {
+      this.#corked = socket
+      socket.cork()
+      setImmediate(() => {
+        if (this.#corked === socket) this.#corked = null
+        socket.uncork()
+      })
     }
     const ok = socket.write(frame)
     if (!ok && !this.#saturated) {
