@@ -63,8 +63,12 @@ function head (target: Target, maxUsers: number): string {
 export function chatConfig (target: Target, plan: ChatPlan): string {
   const arrivalSeconds = Math.ceil(plan.users / plan.arrivalPerSecond)
   const think = plan.intervalSeconds > 0 ? `\n        <thinktime value="${seconds(plan.intervalSeconds)}" random="false"/>` : ''
+  // tsung draws arrivals at random (exponential gaps) and ends the phase at
+  // its duration even if fewer than maxnumber came: three times the time the
+  // rate needs makes a short count a practical impossibility, while maxnumber
+  // still stops the arrivals once every user has come.
   return `${head(target, plan.users + 10)}  <load>
-    <arrivalphase phase="1" duration="${arrivalSeconds + 1}" unit="second">
+    <arrivalphase phase="1" duration="${3 * arrivalSeconds + 5}" unit="second">
       <users maxnumber="${plan.users}" arrivalrate="${plan.arrivalPerSecond}" unit="second"/>
     </arrivalphase>
   </load>
