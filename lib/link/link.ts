@@ -302,6 +302,9 @@ export class Link extends EventEmitter implements LinkState {
   }
 
   #onData (chunk: Buffer): void {
+    // After close() the socket is ending: a challenge or frame still on its
+    // way gets no answer (writing would fail with write-after-end).
+    if (this.#status === 'closed') return
     this.#lastReceivedAt = this.#clock.now()
     let frames
     try {
