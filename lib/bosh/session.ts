@@ -191,6 +191,11 @@ export class Session implements LinkSession {
         this.#clearInactivity()
         this.#process(body, respond)
     }
+    this.#drainAhead()
+  }
+
+  /** Processes the queued requests that are now next in rid order. */
+  #drainAhead (): void {
     for (let next = this.#ahead?.take(this.#rid + 1); next !== undefined && this.#final === null; next = this.#ahead?.take(this.#rid + 1)) {
       if (this.#ahead?.size === 0) this.#ahead = null
       this.#process(next.body, next.respond)
@@ -214,11 +219,8 @@ export class Session implements LinkSession {
     if (this.#final !== null) return
     this.#ctx.log.info({ sid: this.sid, rid: this.#rid + 1 }, 'terminate waited for missing requests; ending without them')
     for (let rid = this.#ahead?.lowest(); rid !== undefined && this.#final === null; rid = this.#ahead?.lowest()) {
-      const next = this.#ahead?.take(rid)
-      if (next === undefined) break
-      if (this.#ahead?.size === 0) this.#ahead = null
       this.#rid = rid - 1
-      this.#process(next.body, next.respond)
+      this.#drainAhead()
     }
   }
 
