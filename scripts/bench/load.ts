@@ -31,7 +31,7 @@ import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
 import { commandLine, log, markdownTable } from './harness.js'
 import { startMegaphoneProcess, stopMegaphoneProcess, type Megaphone } from './megaphone-child.js'
 import { positiveInt } from './options.js'
-import { CpuSampler, processTree } from './proc-stat.js'
+import { CpuSampler, nearestSample, processTree } from './proc-stat.js'
 import { chatConfig, usersCsv, type Target } from './tsung-config.js'
 import { parseWrk, wrkScript } from './wrk.js'
 import { INTERVAL_SECONDS, errorsByKind, fullstatsSamples, parseTsungLog, percentile, spanOf, tsungEnv, type Interval } from './tsung-results.js'
@@ -129,20 +129,38 @@ function killTree (child: ChildProcess): void {
 
 // ---------------------------------------------------------------- tsung
 
+/**
+ * Runs load tool `command` to its end (killed with its children past
+ * `boundMs`), sampling the CPU of `pids` and of the tool's own process tree
+ * (named `command`) meanwhile; rejects unless it exits 0. `what` names it in errors.
+ */
+async function runLoadTool (command: string, args: string[], what: string, pids: Record<string, number>, boundMs: number, env = process.env): Promise<{ output: string, sampler: CpuSampler }> {
+  const child = running.load = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+  let output = ''
+  child.stdout?.on('data', (d: Buffer) => { output += d.toString() })
+  child.stderr?.on('data', (d: Buffer) => { output += d.toString() })
+  const sampler = new CpuSampler(pids, { [command]: child.pid as number })
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => { killTree(child); reject(new Error(`${what} did not end within ${boundMs / 1000} s`)) }, boundMs)
+      child.once('error', (err) => { clearTimeout(timer); reject(new Error(`cannot run ${what}: ${err.message}`)) })
+      child.once('exit', (c) => { clearTimeout(timer); resolve(c) })
+    })
+    if (code !== 0) throw new Error(`${command} exited with ${code}:\n${output}`)
+  } finally {
+    sampler.stop()
+    running.load = null
+  }
+  return { output, sampler }
+}
+
 /** Runs tsung on `config` with its logs in `dir`; samples CPU of `pids` and of tsung's own tree meanwhile. */
 async function runTsung (dir: string, config: string, pids: Record<string, number>, boundMs: number): Promise<{ intervals: Interval[], fullstats: string, sampler: CpuSampler }> {
   mkdirSync(dir, { recursive: true })
   const file = join(dir, 'tsung.xml')
   writeFileSync(file, config)
-  const child = running.load = spawn('tsung', ['-f', file, '-l', dir, 'start'], { stdio: ['ignore', 'pipe', 'pipe'], env: tsungEnv() })
-  let output = ''
-  child.stdout?.on('data', (d: Buffer) => { output += d.toString() })
-  child.stderr?.on('data', (d: Buffer) => { output += d.toString() })
-  const sampler = new CpuSampler(pids, { tsung: child.pid as number })
-  const code = await exitOf(child, `tsung (apt-get install tsung; logs in ${relative(PROJECT_ROOT, dir)})`, boundMs)
-  sampler.stop()
-  running.load = null
-  if (code !== 0) throw new Error(`tsung exited with ${code}:\n${output}`)
+  const what = `tsung (apt-get install tsung; logs in ${relative(PROJECT_ROOT, dir)})`
+  const { output, sampler } = await runLoadTool('tsung', ['-f', file, '-l', dir, 'start'], what, pids, boundMs, tsungEnv())
   // tsung writes into a directory named after the time it started.
   const logDir = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(dir, d.name)).sort().at(-1)
   if (logDir === undefined) throw new Error(`tsung wrote no log directory in ${dir}:\n${output}`)
@@ -150,15 +168,6 @@ async function runTsung (dir: string, config: string, pids: Record<string, numbe
   let fullstats = ''
   try { fullstats = readFileSync(join(logDir, 'tsung-fullstats.log'), 'utf8') } catch {}
   return { intervals, fullstats, sampler }
-}
-
-/** The exit code of a load tool, which is killed (with its children) if it runs over `boundMs`. */
-async function exitOf (child: ChildProcess, what: string, boundMs: number): Promise<number | null> {
-  return await new Promise<number | null>((resolve, reject) => {
-    const timer = setTimeout(() => { killTree(child); reject(new Error(`${what} did not end within ${boundMs / 1000} s`)) }, boundMs)
-    child.once('error', (err) => { clearTimeout(timer); reject(new Error(`cannot run ${what}: ${err.message}`)) })
-    child.once('exit', (c) => { clearTimeout(timer); resolve(c) })
-  })
 }
 
 /**
@@ -199,17 +208,15 @@ class ChatCounts {
 
   /** Messages sent and received between the samples nearest to `from` and `to` (ms since the epoch). */
   between (from: number, to: number): { sent: number, received: number } {
-    const nearest = (t: number): { sent: number, received: number } =>
-      this.samples.reduce((best, s) => Math.abs(s.at - t) < Math.abs(best.at - t) ? s : best)
-    const a = nearest(from)
-    const b = nearest(to)
+    const a = nearestSample(this.samples, from)
+    const b = nearestSample(this.samples, to)
     return { sent: b.sent - a.sent, received: b.received - a.received }
   }
 }
 
 /** The CPU of every sampled process over [from, to] (Unix seconds). */
 function cpuBetween (sampler: CpuSampler, names: readonly string[], from: number, to: number): Record<string, number> {
-  return Object.fromEntries(names.map((n) => [n, sampler.between(n, from * 1000, to * 1000).cpuSeconds]))
+  return Object.fromEntries(names.map((n) => [n, sampler.between(n, from * 1000, to * 1000)]))
 }
 
 // ---------------------------------------------------------------- Megaphone's own counts
@@ -273,7 +280,6 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
   const steadyDelivered = counts.between(steadyFrom * 1000, steadyTo * 1000).received
   const latencies = fullstatsSamples(fullstats, 'xmpp_msg_latency').sort((a, b) => a - b)
   const names = Object.keys(pids).concat('tsung')
-  const cpu = steady.length > 0 ? cpuBetween(sampler, names, steadyFrom, steadyTo) : cpuBetween(sampler, names, sampler.samples[0]!.at / 1000, sampler.samples.at(-1)!.at / 1000)
   const terminated = [...after].map(([condition, n]): [string, number] => [condition, n - (before.get(condition) ?? 0)]).filter(([c, n]) => c !== 'normal' && n > 0)
   return {
     step: step.name,
@@ -287,7 +293,7 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
     latency: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
     errors: errorsByKind(intervals),
     terminated,
-    cpu: steady.length > 0 ? cpu : Object.fromEntries(names.map((n) => [n, NaN]))
+    cpu: steady.length > 0 ? cpuBetween(sampler, names, steadyFrom, steadyTo) : Object.fromEntries(names.map((n) => [n, NaN]))
   }
 }
 
@@ -298,15 +304,7 @@ async function emptyStep (side: Side, target: Target, connections: number, secon
   writeFileSync(script, wrkScript())
   log(`cheapest request, ${side}: ${connections} connections for ${seconds} s (wrk)`)
   const url = `http://${target.host}:${target.port}${target.path}`
-  const child = running.load = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout?.on('data', (d: Buffer) => { output += d.toString() })
-  child.stderr?.on('data', (d: Buffer) => { output += d.toString() })
-  const sampler = new CpuSampler(pids, { wrk: child.pid as number })
-  const code = await exitOf(child, 'wrk (apt-get install wrk)', seconds * 1000 + RUN_SLACK_MS)
-  sampler.stop()
-  running.load = null
-  if (code !== 0) throw new Error(`wrk exited with ${code}:\n${output}`)
+  const { output, sampler } = await runLoadTool('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], 'wrk (apt-get install wrk)', pids, seconds * 1000 + RUN_SLACK_MS)
   const result = parseWrk(output)
   if (result.errors > 0) log(`${side}: wrk counted ${result.errors} socket errors or unexpected statuses:\n${output}`)
   const names = Object.keys(pids).concat('wrk')
@@ -319,9 +317,11 @@ async function emptyStep (side: Side, target: Target, connections: number, secon
 
 const f = (n: number, digits = 1): string => Number.isFinite(n) ? n.toFixed(digits) : '-'
 
+/** CPU seconds of the servers (every process but tsung) over the steady intervals. */
+const serverCpu = (r: ChatResult): number => Object.entries(r.cpu).filter(([n]) => n !== 'tsung').reduce((s, [, v]) => s + v, 0)
+
 function chatTable (results: readonly ChatResult[]): string {
   const rows = results.map((r) => {
-    const serverCpu = Object.entries(r.cpu).filter(([n]) => n !== 'tsung').reduce((s, [, v]) => s + v, 0)
     const perMsgMs = (cpu: number): string => f((cpu / (r.deliveredPerSecond * r.steadySeconds)) * 1000, 3)
     const cores = (cpu: number): string => f((cpu / r.steadySeconds) * 100, 0)
     const procs = Object.entries(r.cpu).filter(([n]) => n !== 'tsung')
@@ -331,7 +331,7 @@ function chatTable (results: readonly ChatResult[]): string {
       r.errors.length === 0 ? '0' : r.errors.map(([k, n]) => `${k} ${n}`).join(', '),
       r.side === 'Megaphone' ? (r.terminated.length === 0 ? '0' : r.terminated.map(([k, n]) => `${k} ${n}`).join(', ')) : 'n/a',
       procs.map(([n, v]) => `${n} ${cores(v)}`).join(' + '),
-      procs.map(([n, v]) => `${n} ${perMsgMs(v)}`).join(' + ') + (procs.length > 1 ? ` = ${perMsgMs(serverCpu)}` : ''),
+      procs.map(([n, v]) => `${n} ${perMsgMs(v)}`).join(' + ') + (procs.length > 1 ? ` = ${perMsgMs(serverCpu(r))}` : ''),
       cores(r.cpu.tsung ?? NaN)
     ]
   })
@@ -345,7 +345,7 @@ function ratioTable (results: readonly ChatResult[]): string {
     const mp = results.find((r) => r.step === step && r.side === 'Megaphone')
     const mb = results.find((r) => r.step === step && r.side === 'mod_bosh')
     if (mp === undefined || mb === undefined) continue
-    const perMsg = (r: ChatResult): number => Object.entries(r.cpu).filter(([n]) => n !== 'tsung').reduce((s, [, v]) => s + v, 0) / (r.deliveredPerSecond * r.steadySeconds)
+    const perMsg = (r: ChatResult): number => serverCpu(r) / (r.deliveredPerSecond * r.steadySeconds)
     rows.push([step, f(mp.latency.p50 / mb.latency.p50, 2), f(mp.latency.p99 / mb.latency.p99, 2), f(perMsg(mp) / perMsg(mb), 2), f(mp.delivered / mb.delivered, 3)])
   }
   return markdownTable([['step', 'p50 Megaphone / mod_bosh', 'p99 Megaphone / mod_bosh', 'server CPU per delivered msg, Megaphone / mod_bosh', 'delivered, Megaphone / mod_bosh'], ...rows], 1).join('\n')

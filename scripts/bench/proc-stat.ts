@@ -65,6 +65,11 @@ export function processTree (root: number, all: readonly ProcStat[] = allProcess
   return tree
 }
 
+/** The sample taken nearest to `t` (ms since the epoch); `samples` is never empty (a sampler takes one at its start). */
+export function nearestSample<T extends { at: number }> (samples: readonly T[], t: number): T {
+  return samples.reduce((best, s) => Math.abs(s.at - t) < Math.abs(best.at - t) ? s : best)
+}
+
 /**
  * Samples the CPU seconds of named processes (and, for trees, their
  * descendants) once per `intervalMs`, with the time of each sample, so that
@@ -107,12 +112,8 @@ export class CpuSampler {
     this.sample()
   }
 
-  /** CPU seconds of `name` between the samples nearest to `from` and `to` (ms since the epoch), and the span they cover. */
-  between (name: string, from: number, to: number): { cpuSeconds: number, spanSeconds: number } {
-    const nearest = (t: number): { at: number, cpu: Record<string, number> } =>
-      this.samples.reduce((best, s) => Math.abs(s.at - t) < Math.abs(best.at - t) ? s : best)
-    const a = nearest(from)
-    const b = nearest(to)
-    return { cpuSeconds: (b.cpu[name] ?? NaN) - (a.cpu[name] ?? NaN), spanSeconds: (b.at - a.at) / 1000 }
+  /** CPU seconds of `name` between the samples nearest to `from` and `to` (ms since the epoch). */
+  between (name: string, from: number, to: number): number {
+    return (nearestSample(this.samples, to).cpu[name] ?? NaN) - (nearestSample(this.samples, from).cpu[name] ?? NaN)
   }
 }
