@@ -21,7 +21,19 @@ export const EMPTY_BODY = formatBody([])
 
 /** XEP-0124 17.2: `<body type='terminate' condition='…'/>`; no condition for a normal end. */
 export function terminateBody (condition: BoshCondition | null, payload = '', extra: BodyAttrs = []): string {
+  if (payload === '' && extra.length === 0) return bareTerminate(condition)
   const attrs: Array<readonly [string, string | number]> = [['type', 'terminate']]
   if (condition !== null) attrs.push(['condition', condition])
   return formatBody([...attrs, ...extra], payload)
+}
+
+/** The terminate bodies with nothing but a condition, built once each: refusals are answered with them, at any rate. */
+const bareTerminates = new Map<BoshCondition | null, string>()
+function bareTerminate (condition: BoshCondition | null): string {
+  let body = bareTerminates.get(condition)
+  if (body === undefined) {
+    body = formatBody(condition === null ? [['type', 'terminate']] : [['type', 'terminate'], ['condition', condition]])
+    bareTerminates.set(condition, body)
+  }
+  return body
 }
