@@ -17,6 +17,7 @@
 //    lighter than tsung, which would saturate before the server does).
 // 4. For each run: delivered msg/s over the intervals in which every user was
 //    chatting; message latency (every message's, from tsung's stamps);
+//    the time a request on a fresh connection takes meanwhile (fresh-probe.ts);
 //    tsung's errors by kind and Megaphone's closed sessions by condition; CPU
 //    seconds of every process (Node, ejabberd, and tsung itself, which shares
 //    the two cores) from /proc over those same intervals, per delivered message.
@@ -31,6 +32,7 @@ import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
 import { commandLine, log, markdownTable } from './harness.js'
 import { startMegaphoneProcess, stopMegaphoneProcess, type Megaphone } from './megaphone-child.js'
 import { positiveInt } from './options.js'
+import { FreshProbe } from './fresh-probe.js'
 import { CpuSampler, nearestSample, processTree } from './proc-stat.js'
 import { chatConfig, usersCsv, type Target } from './tsung-config.js'
 import { parseWrk, wrkScript } from './wrk.js'
@@ -50,6 +52,8 @@ const timing = { arrivalSeconds: 5, drainSeconds: 5 }
 const LEFTOVER_TIMEOUT_MS = 180_000
 /** A tsung run that has not ended this long after its plan says it should is killed. */
 const RUN_SLACK_MS = 120_000
+/** How often a fresh connection is probed during a chat step (scripts/bench/fresh-probe.ts). */
+const FRESH_PROBE_INTERVAL_MS = 100
 
 type Side = 'Megaphone' | 'mod_bosh'
 const SIDES: readonly Side[] = ['Megaphone', 'mod_bosh']
@@ -102,6 +106,8 @@ interface ChatResult {
   deliveredPerSecond: number
   steadySeconds: number
   latency: { p50: number, p90: number, p99: number, max: number }
+  /** A request on a new connection during the steady intervals (FreshProbe): ms, and how many probes failed. */
+  fresh: { p50: number, p99: number, max: number, count: number, failed: number }
   errors: Array<[string, number]>
   /** Sessions Megaphone closed with a terminal condition during the run (Megaphone's side only). */
   terminated: Array<[string, number]>
@@ -258,7 +264,15 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
   log(`${step.name}, ${side}: ${users} users, ${step.messages} messages each${step.intervalSeconds > 0 ? `, one every ${step.intervalSeconds.toFixed(3)} s` : ', back to back'}`)
   await server.ctl('chat_counts', server.domain)
   const counts = new ChatCounts(server)
-  const { intervals, fullstats, sampler } = await runTsung(dir, chatConfig(target, plan), pids, (timing.arrivalSeconds + settleSeconds + chatSeconds + plan.drainSeconds) * 1000 + RUN_SLACK_MS)
+  const probe = new FreshProbe(target, FRESH_PROBE_INTERVAL_MS)
+  probe.start()
+  let tsung
+  try {
+    tsung = await runTsung(dir, chatConfig(target, plan), pids, (timing.arrivalSeconds + settleSeconds + chatSeconds + plan.drainSeconds) * 1000 + RUN_SLACK_MS)
+  } finally {
+    probe.stop()
+  }
+  const { intervals, fullstats, sampler } = tsung
   await counts.stop()
   const whole = counts.between(counts.samples[0]?.at ?? 0, counts.samples.at(-1)?.at ?? 0)
   const after = side === 'Megaphone' ? await closedByCondition(megaphone) : new Map<string, number>()
@@ -280,6 +294,8 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
   const steadyDelivered = counts.between(steadyFrom * 1000, steadyTo * 1000).received
   const latencies = fullstatsSamples(fullstats, 'xmpp_msg_latency').sort((a, b) => a - b)
   const names = Object.keys(pids).concat('tsung')
+  const probes = probe.between(steadyFrom * 1000, steadyTo * 1000)
+  const fresh = probes.filter(Number.isFinite).sort((a, b) => a - b)
   const terminated = [...after].map(([condition, n]): [string, number] => [condition, n - (before.get(condition) ?? 0)]).filter(([c, n]) => c !== 'normal' && n > 0)
   return {
     step: step.name,
@@ -291,6 +307,7 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
     deliveredPerSecond: steadySeconds > 0 ? steadyDelivered / steadySeconds : NaN,
     steadySeconds,
     latency: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
+    fresh: { p50: percentile(fresh, 50), p99: percentile(fresh, 99), max: fresh.at(-1) ?? NaN, count: probes.length, failed: probes.length - fresh.length },
     errors: errorsByKind(intervals),
     terminated,
     cpu: steady.length > 0 ? cpuBetween(sampler, names, steadyFrom, steadyTo) : Object.fromEntries(names.map((n) => [n, NaN]))
@@ -328,6 +345,7 @@ function chatTable (results: readonly ChatResult[]): string {
     return [
       r.step, r.side, String(r.offered), `${r.sent} / ${r.delivered}`, String(r.responses), f(r.deliveredPerSecond, 0),
       `${f(r.latency.p50)} / ${f(r.latency.p90)} / ${f(r.latency.p99)} / ${f(r.latency.max)}`,
+      `${f(r.fresh.p50)} / ${f(r.fresh.p99)} / ${f(r.fresh.max)}${r.fresh.failed > 0 ? ` (${r.fresh.failed} of ${r.fresh.count} failed)` : ''}`,
       r.errors.length === 0 ? '0' : r.errors.map(([k, n]) => `${k} ${n}`).join(', '),
       r.side === 'Megaphone' ? (r.terminated.length === 0 ? '0' : r.terminated.map(([k, n]) => `${k} ${n}`).join(', ')) : 'n/a',
       procs.map(([n, v]) => `${n} ${cores(v)}`).join(' + '),
@@ -336,7 +354,7 @@ function chatTable (results: readonly ChatResult[]): string {
     ]
   })
   return markdownTable([['step', 'side', 'offered msg/s', 'sent / delivered', 'responses with a message', 'delivered msg/s (steady)', 'latency ms p50 / p90 / p99 / max',
-    'tsung errors', 'sessions Megaphone terminated', 'server CPU, % of a core', 'server CPU ms per delivered msg', 'tsung CPU, % of a core'], ...rows]).join('\n')
+    'fresh connection ms p50 / p99 / max', 'tsung errors', 'sessions Megaphone terminated', 'server CPU, % of a core', 'server CPU ms per delivered msg', 'tsung CPU, % of a core'], ...rows]).join('\n')
 }
 
 function ratioTable (results: readonly ChatResult[]): string {
@@ -427,6 +445,7 @@ function main (): void {
       `${version}; Node ${process.version}; ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}; tsung, the servers and this process on the same cores.`,
       `${users} users; every step alternates the sides. Sent and delivered: chat messages as ejabberd counts them (sent by the users; received by their sessions for delivery).`,
       'Latency: tsung\'s stamps, one per response that carries messages (the oldest in it), ramps included: tsung samples no more, and both servers batch.',
+      `Fresh connection: every ${FRESH_PROBE_INTERVAL_MS} ms during the steady intervals, this process opens a new connection and posts a body for an unknown sid (answered at once); connect to last byte.`,
       'Delivered msg/s and CPU: over the 1 s intervals in which every user was chatting (a burst: from its first delivery to its last). CPU from /proc: node = Megaphone\'s process,',
       'ejabberd = the whole Erlang VM (behind Megaphone: the link and the c2s sessions; for mod_bosh: everything), tsung = its VM.',
       '',
