@@ -233,6 +233,8 @@ async function closedByCondition (megaphone: Megaphone): Promise<Map<string, num
   const text = await res.text()
   const closed = new Map<string, number>()
   for (const m of text.matchAll(/^megaphone_bosh_sessions_closed_total\{condition="([^"]*)"\} (\d+)$/gm)) closed.set(m[1] as string, Number(m[2]))
+  const requests = /^megaphone_bosh_requests_total (\d+)$/m.exec(text)
+  if (requests !== null) closed.set('(requests)', Number(requests[1]))
   return closed
 }
 
@@ -296,7 +298,11 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
   const names = Object.keys(pids).concat('tsung')
   const probes = probe.between(steadyFrom * 1000, steadyTo * 1000)
   const fresh = probes.filter(Number.isFinite).sort((a, b) => a - b)
-  const terminated = [...after].map(([condition, n]): [string, number] => [condition, n - (before.get(condition) ?? 0)]).filter(([c, n]) => c !== 'normal' && n > 0)
+  const terminated = [...after].map(([condition, n]): [string, number] => [condition, n - (before.get(condition) ?? 0)]).filter(([c, n]) => c !== 'normal' && c !== '(requests)' && n > 0)
+  if (side === 'Megaphone') {
+    const requests = (after.get('(requests)') ?? 0) - (before.get('(requests)') ?? 0)
+    log(`${step.name}, Megaphone: ${requests} BOSH requests for ${whole.received} messages delivered (logins included)`)
+  }
   return {
     step: step.name,
     side,
