@@ -83,6 +83,19 @@ export class BenchRun {
     return await reading(this.#server, { maxProcesses: this.#idleProcessCount + PROCESS_SLACK })
   }
 
+  /**
+   * Stops the run's ejabberd and starts it again on the same state directory
+   * (the users stay registered): a VM that has never held a session, for
+   * readings from outside that earlier phases must not inflate (freed memory
+   * stays resident). Ports may change.
+   */
+  async restartEjabberd (): Promise<Ejabberd> {
+    if (this.#server === undefined) throw new Error('restartEjabberd before startEjabberd')
+    await stopEjabberd(this.stateDir, { keep: true })
+    this.#server = await startEjabberd({ stateDir: this.stateDir, ownerPid: process.pid })
+    return this.#server
+  }
+
   /** Cleans up, then prints the report on stdout. */
   async finish (report: string): Promise<void> {
     await this.cleanup()

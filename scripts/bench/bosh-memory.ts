@@ -23,13 +23,14 @@
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
 import { join, relative } from 'node:path'
-import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
-import type { BoshClientsMessage, BoshClientsOptions, BoshClientsRequest, BoshClientsStatus } from './bosh-clients.js'
+import { BenchRun } from './bench-run.js'
+import type { BoshClientsStatus } from './bosh-clients.js'
+import { checkClients, describe, inAndOut, runningClients, startClients, terminateClients } from './bosh-clients-parent.js'
 import { PROJECT_ROOT, sleep, type Ejabberd } from '../../test/helpers/ejabberd.js'
 import { delta, kib, mib, readingDetails, type Figure, type Readings } from './ejabberd-figures.js'
 import { reading, type Reading } from './ejabberd-memory.js'
-import { commandLine, forkChild, log, markdownTable, nextMessage, withTimeout, type Child } from './harness.js'
-import { megaphoneCall, startMegaphoneProcess, stopMegaphoneProcess, type Megaphone } from './megaphone-child.js'
+import { commandLine, log, markdownTable, type Child } from './harness.js'
+import { megaphoneCall, startMegaphoneProcess, stopMegaphoneProcess, waitForMegaphoneEmpty, type Megaphone } from './megaphone-child.js'
 import { heapDiff, type HeapDiff, type HeapDiffRow } from './heap-diff.js'
 import type { OwnerRow } from './heap-owners.js'
 import type { MegaphoneMemory, MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
@@ -52,14 +53,7 @@ const HEAP_DIFF_ROWS = 20
 /** In the owner table: at most this many parts per owner, each at least this many bytes per session. */
 const OWNER_PARTS = 6
 const OWNER_PART_MIN_BYTES = 24
-const LOGIN_TIMEOUT_MS = 60_000
 const CLOSE_TIMEOUT_MS = 60_000
-const STATUS_TIMEOUT_MS = 10_000
-const CHILD_EXIT_TIMEOUT_MS = 10_000
-/** Login phase: a fixed allowance plus a per-session one. */
-const loginTimeoutMs = (n: number): number => 60_000 + 40 * n
-/** Terminating every session: a fixed allowance plus a per-session one. */
-const terminateTimeoutMs = (n: number): number => 60_000 + 20 * n
 
 const OPTIONS = {
   ...runOptions(1200),
@@ -101,10 +95,10 @@ const KiB = 1024
 interface Settings { idleMs: number, waitSeconds: number, concurrency: number }
 
 /** The child processes the run started, killed by its cleanup. */
-const running: { megaphone: Child | null, clients: Child | null } = { megaphone: null, clients: null }
+const running: { megaphone: Child | null } = { megaphone: null }
 
 const run = new BenchRun(() => {
-  for (const { child } of [running.clients, running.megaphone].filter((c) => c !== null)) {
+  for (const { child } of [runningClients.current, running.megaphone].filter((c) => c !== null)) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   }
 })
@@ -147,85 +141,6 @@ async function stopMegaphone (megaphone: Megaphone): Promise<void> {
   running.megaphone = null
 }
 
-/** Waits until Megaphone's registry and link have no session left. */
-async function waitForMegaphoneEmpty (megaphone: Megaphone): Promise<void> {
-  const deadline = Date.now() + CLOSE_TIMEOUT_MS
-  for (;;) {
-    const msg = await call(megaphone, { type: 'memory' })
-    if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
-    const { sessions, linkSessions } = msg.memory
-    if (sessions === 0 && linkSessions === 0) return
-    if (Date.now() >= deadline) {
-      throw new Error(`megaphone: ${sessions} BOSH sessions and ${linkSessions} link sessions left ${CLOSE_TIMEOUT_MS} ms after every client terminated`)
-    }
-    await sleep(250)
-  }
-}
-
-// ---------------------------------------------------------------- BOSH clients (child process)
-
-interface Clients extends Child { loginMs: number, label: string }
-
-async function startClients (label: string, url: string, server: Ejabberd, n: number, settings: Settings): Promise<Clients> {
-  const opts: BoshClientsOptions = {
-    url,
-    domain: server.domain,
-    prefix: USER_PREFIX,
-    count: n,
-    password: PASSWORD,
-    concurrency: settings.concurrency,
-    loginTimeoutMs: LOGIN_TIMEOUT_MS,
-    waitSeconds: settings.waitSeconds
-  }
-  const { child, exited } = running.clients = forkChild('bosh-clients', [JSON.stringify(opts)])
-  const ready = await nextMessage<BoshClientsMessage>(child, loginTimeoutMs(n), `${label}: ${n} logins`)
-  if (ready.type !== 'ready') throw new Error(`${label}: ${n} logins: ${ready.type === 'error' ? ready.message : ready.type}`)
-  return { child, exited, loginMs: ready.loginMs, label }
-}
-
-async function clientCall (clients: Clients, request: BoshClientsRequest, timeoutMs: number): Promise<BoshClientsMessage> {
-  const reply = nextMessage<BoshClientsMessage>(clients.child, timeoutMs, `${clients.label}: ${request.type}`)
-  clients.child.send(request)
-  const msg = await reply
-  if (msg.type === 'error') throw new Error(`${clients.label}: ${request.type}: ${msg.message}`)
-  return msg
-}
-
-function describe (s: BoshClientsStatus): string {
-  return `${s.sessions} sessions, ${s.held} with a request held, ${s.overdue} held past wait, ${s.failures} failed, ` +
-    `${s.answered} held requests answered, ${s.reconnects} connections closed by the server` +
-    (s.firstFailures.length > 0 ? `; first failures:\n    ${s.firstFailures.join('\n    ')}` : '')
-}
-
-/** Every session alive with exactly one request held, or an error that says what is not. */
-async function checkClients (clients: Clients, n: number, when: string): Promise<BoshClientsStatus> {
-  const msg = await clientCall(clients, { type: 'status' }, STATUS_TIMEOUT_MS)
-  if (msg.type !== 'status') throw new Error(`${clients.label}: status: unexpected ${msg.type}`)
-  const s = msg.status
-  if (s.sessions !== n || s.held !== n || s.overdue !== 0 || s.failures !== 0) {
-    throw new Error(`${clients.label}: ${when}: expected ${n} sessions each with one request held; the clients see ${describe(s)}`)
-  }
-  return s
-}
-
-/** Terminates every session (XEP-0124 13), waits for the client process to exit and ejabberd to have no session. */
-async function terminateClients (server: Ejabberd, clients: Clients, n: number): Promise<number> {
-  const msg = await clientCall(clients, { type: 'terminate' }, terminateTimeoutMs(n))
-  if (msg.type !== 'terminated') throw new Error(`${clients.label}: terminate: unexpected ${msg.type}`)
-  if (msg.status.failures !== 0) throw new Error(`${clients.label}: terminate: ${describe(msg.status)}`)
-  await withTimeout(`${clients.label}: client process exit`, CHILD_EXIT_TIMEOUT_MS, clients.exited)
-  running.clients = null
-  await server.waitForConnected(0, CLOSE_TIMEOUT_MS)
-  return msg.terminateMs
-}
-
-/** N sessions in, checked, and out: for warm-ups. */
-async function inAndOut (label: string, url: string, server: Ejabberd, n: number, settings: Settings): Promise<void> {
-  const clients = await startClients(label, url, server, n, settings)
-  await checkClients(clients, n, 'after login')
-  await terminateClients(server, clients, n)
-}
-
 // ---------------------------------------------------------------- phases
 
 async function expectConnected (server: Ejabberd, label: string, n: number): Promise<void> {
@@ -236,7 +151,7 @@ async function expectConnected (server: Ejabberd, label: string, n: number): Pro
 async function megaphonePhase (server: Ejabberd, n: number, settings: Settings): Promise<MegaphonePhaseResult> {
   const megaphone = await startMegaphone(server)
   await inAndOut('megaphone warm-up', megaphone.url, server, Math.min(n, MEGAPHONE_WARM_UP), settings)
-  await waitForMegaphoneEmpty(megaphone)
+  await waitForMegaphoneEmpty(megaphone, CLOSE_TIMEOUT_MS)
   const base = await run.baseline()
   const nodeBase = await megaphoneMemory(megaphone)
 
@@ -253,7 +168,7 @@ async function megaphonePhase (server: Ejabberd, n: number, settings: Settings):
   const loaded = await reading(server)
   const status = await checkClients(clients, n, 'after the readings')
   const terminateMs = await terminateClients(server, clients, n)
-  await waitForMegaphoneEmpty(megaphone)
+  await waitForMegaphoneEmpty(megaphone, CLOSE_TIMEOUT_MS)
   await stopMegaphone(megaphone)
   return { base, loaded, loginMs: clients.loginMs, status, terminateMs, node: { base: nodeBase, loaded: nodeLoaded } }
 }
@@ -279,7 +194,7 @@ async function modBoshPhase (server: Ejabberd, url: string, n: number, settings:
 async function heapDiffPhase (server: Ejabberd, n: number, settings: Settings): Promise<HeapDiff> {
   const megaphone = await startMegaphone(server)
   await inAndOut('megaphone warm-up', megaphone.url, server, Math.min(n, MEGAPHONE_WARM_UP), settings)
-  await waitForMegaphoneEmpty(megaphone)
+  await waitForMegaphoneEmpty(megaphone, CLOSE_TIMEOUT_MS)
   const snapshot = async (name: string): Promise<string> => {
     const msg = await call(megaphone, { type: 'heap-snapshot', path: join(server.stateDir, `megaphone-${n}-${name}.heapsnapshot`) })
     if (msg.type !== 'heap-snapshot') throw new Error(`megaphone: heap-snapshot: unexpected ${msg.type}`)
@@ -291,7 +206,7 @@ async function heapDiffPhase (server: Ejabberd, n: number, settings: Settings): 
   await checkClients(clients, n, 'after idle')
   const after = await snapshot('loaded')
   await terminateClients(server, clients, n)
-  await waitForMegaphoneEmpty(megaphone)
+  await waitForMegaphoneEmpty(megaphone, CLOSE_TIMEOUT_MS)
   await stopMegaphone(megaphone)
   log(`heap diff: comparing ${relative(PROJECT_ROOT, before)} and ${relative(PROJECT_ROOT, after)}`)
   return await heapDiff(before, after, n)
@@ -306,7 +221,7 @@ async function warmUp (server: Ejabberd, modBoshUrl: string, n: number, settings
   const startedAt = Date.now()
   const megaphone = await startMegaphone(server)
   await inAndOut('megaphone warm-up', megaphone.url, server, n, settings)
-  await waitForMegaphoneEmpty(megaphone)
+  await waitForMegaphoneEmpty(megaphone, CLOSE_TIMEOUT_MS)
   await stopMegaphone(megaphone)
   await inAndOut('mod_bosh warm-up', modBoshUrl, server, n, settings)
   log(`warm-up: ${n} sessions through Megaphone, then through mod_bosh, in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`)

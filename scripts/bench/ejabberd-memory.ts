@@ -179,3 +179,11 @@ export async function ejabberdVersion (server: Ejabberd): Promise<string> {
   const m = /^\{<<"([^"]*)">>,"([^"]*)","([^"]*)"\}$/.exec(text)
   return m === null ? text : `ejabberd ${m[1]}, OTP ${m[2]} (ERTS ${m[3]})`
 }
+
+/** The operating system's pid of ejabberd's VM (beam.smp), for readings from /proc. */
+export async function ejabberdOsPid (server: Ejabberd): Promise<number> {
+  const printed = await server.evalErlang('os:getpid().')
+  const pid = Number(printed.replace(/"/g, ''))
+  if (!Number.isSafeInteger(pid)) throw new Error(`ejabberd's pid: ${printed}`)
+  return pid
+}

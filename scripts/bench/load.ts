@@ -32,6 +32,7 @@ import { BenchRun, PASSWORD, USER_PREFIX } from './bench-run.js'
 import { commandLine, log, markdownTable } from './harness.js'
 import { startMegaphoneProcess, stopMegaphoneProcess, type Megaphone } from './megaphone-child.js'
 import { positiveInt } from './options.js'
+import { ejabberdOsPid } from './ejabberd-memory.js'
 import { FreshProbe } from './fresh-probe.js'
 import { CpuSampler, nearestSample, processTree } from './proc-stat.js'
 import { chatConfig, usersCsv, type Target } from './tsung-config.js'
@@ -406,7 +407,7 @@ function main (): void {
     run.begin({ keepState: args['keep-state'] === true, timeoutMs })
     const started = new Date()
     const { server, version } = await run.startEjabberd(users)
-    const ejabberdPid = await osPid(server)
+    const ejabberdPid = await ejabberdOsPid(server)
     const nodeArgs = String(args['megaphone-node-args']).split(',').filter((a) => a !== '')
     const megaphone = running.megaphone = await startMegaphoneProcess(server, nodeArgs)
     const megaphonePid = megaphone.child.pid as number
@@ -462,14 +463,6 @@ function main (): void {
     ].join('\n')
     await run.finish(report)
   })
-}
-
-/** The OS pid of the ejabberd VM. */
-async function osPid (server: Ejabberd): Promise<number> {
-  const printed = await server.evalErlang('os:getpid().')
-  const pid = Number(printed.replace(/"/g, ''))
-  if (!Number.isSafeInteger(pid)) throw new Error(`ejabberd's pid: ${printed}`)
-  return pid
 }
 
 main()

@@ -2,12 +2,14 @@
 // its own, on Megaphone's defaults except where it finds ejabberd and what it
 // serves, and makes the IPC calls.
 import type { Ejabberd } from '../../test/helpers/ejabberd.js'
+import { sleep } from '../../test/helpers/ejabberd.js'
 import { forkChild, nextMessage, withTimeout, type Child } from './harness.js'
 import type { MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
 
 const MEGAPHONE_START_TIMEOUT_MS = 60_000
 const MEGAPHONE_CLOSE_TIMEOUT_MS = 30_000
 const MEGAPHONE_EXIT_TIMEOUT_MS = 10_000
+const MEGAPHONE_CALL_TIMEOUT_MS = 30_000
 
 export interface Megaphone extends Child { url: string }
 
@@ -57,4 +59,19 @@ export async function stopMegaphoneProcess (megaphone: Megaphone): Promise<void>
   const msg = await megaphoneCall(megaphone, { type: 'close' }, MEGAPHONE_CLOSE_TIMEOUT_MS)
   if (msg.type !== 'closed') throw new Error(`megaphone: close: unexpected ${msg.type}`)
   await withTimeout('megaphone: exit', MEGAPHONE_EXIT_TIMEOUT_MS, megaphone.exited)
+}
+
+/** Waits until Megaphone's registry and link have no session left (readings without a forced GC). */
+export async function waitForMegaphoneEmpty (megaphone: Megaphone, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const msg = await megaphoneCall(megaphone, { type: 'memory', gc: false }, MEGAPHONE_CALL_TIMEOUT_MS)
+    if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
+    const { sessions, linkSessions } = msg.memory
+    if (sessions === 0 && linkSessions === 0) return
+    if (Date.now() >= deadline) {
+      throw new Error(`megaphone: ${sessions} BOSH sessions and ${linkSessions} link sessions left ${timeoutMs} ms after every client terminated`)
+    }
+    await sleep(250)
+  }
 }

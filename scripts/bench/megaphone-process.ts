@@ -7,7 +7,7 @@
 // before it tells the parent its port, and in the IPC below. Run with
 // --expose-gc: a memory reading collects garbage first.
 //
-// Parent -> child (IPC): {type: 'memory'} | {type: 'heap-snapshot', path} | {type: 'close'}.
+// Parent -> child (IPC): {type: 'memory', gc?: false} | {type: 'heap-snapshot', path} | {type: 'close'}.
 // Child -> parent: {type: 'listening', port} | {type: 'memory', memory} |
 //                  {type: 'heap-snapshot', path} | {type: 'closed'} | {type: 'error', message}.
 import type { AddressInfo } from 'node:net'
@@ -19,7 +19,7 @@ import { loadConfig } from '../../lib/config.js'
 import { finish, runChild, toParent, type ErrorMessage } from './child.js'
 
 export interface MegaphoneMemory {
-  /** process.memoryUsage() after global.gc(), bytes. */
+  /** process.memoryUsage(), after global.gc() unless the request said gc: false; bytes. */
   rss: number
   heapUsed: number
   heapTotal: number
@@ -37,7 +37,8 @@ export interface MegaphoneMemory {
   connections: number
 }
 
-export type MegaphoneRequest = { type: 'memory' } | { type: 'heap-snapshot', path: string } | { type: 'close' }
+/** A memory reading collects garbage first unless `gc` is false (rss.ts: the process as it runs). */
+export type MegaphoneRequest = { type: 'memory', gc?: boolean } | { type: 'heap-snapshot', path: string } | { type: 'close' }
 export type MegaphoneMessage =
   | { type: 'listening', port: number }
   | { type: 'memory', memory: MegaphoneMemory }
@@ -58,11 +59,13 @@ runChild('megaphone-process', 'bosh-memory', async () => {
   const connections = async (): Promise<number> =>
     await new Promise((resolve) => app.server.getConnections((err, count) => resolve(err === null ? count : -1)))
 
-  async function memory (): Promise<MegaphoneMemory> {
-    // Twice, with a turn between: the first pass can leave finalizer-held objects for the second.
-    gc?.()
-    await nextTurn()
-    gc?.()
+  async function memory (collect: boolean): Promise<MegaphoneMemory> {
+    if (collect) {
+      // Twice, with a turn between: the first pass can leave finalizer-held objects for the second.
+      gc?.()
+      await nextTurn()
+      gc?.()
+    }
     const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage()
     return {
       rss,
@@ -70,7 +73,7 @@ runChild('megaphone-process', 'bosh-memory', async () => {
       heapTotal,
       external,
       arrayBuffers,
-      collected: gc !== undefined,
+      collected: collect && gc !== undefined,
       sessions: app.bosh.size,
       linkSessions: link.sessionCount,
       linkStatus: link.status,
@@ -80,7 +83,7 @@ runChild('megaphone-process', 'bosh-memory', async () => {
 
   process.on('message', (msg: MegaphoneRequest) => {
     if (msg.type === 'memory') {
-      memory().then(async (m) => { await send({ type: 'memory', memory: m }) },
+      memory(msg.gc !== false).then(async (m) => { await send({ type: 'memory', memory: m }) },
         async (err: unknown) => { await send({ type: 'error', message: `memory: ${String(err)}` }) })
     } else if (msg.type === 'heap-snapshot') {
       gc?.()

@@ -11,10 +11,10 @@ export function positiveInt (name: string, text: string, max = Number.MAX_SAFE_I
   return n
 }
 
-/** The options shared by every benchmark; `timeoutS`: the default bound on the whole run. */
-export function runOptions (timeoutS: number) {
+/** The options shared by every benchmark; `timeoutS`: the default bound on the whole run; `sizes`: the default --sizes. */
+export function runOptions (timeoutS: number, sizes = '1000,5000') {
   return {
-    sizes: { type: 'string', default: '1000,5000' },
+    sizes: { type: 'string', default: sizes },
     'idle-s': { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '100' },
     'timeout-s': { type: 'string', default: String(timeoutS) },

@@ -117,3 +117,15 @@ export class CpuSampler {
     return (nearestSample(this.samples, to).cpu[name] ?? NaN) - (nearestSample(this.samples, from).cpu[name] ?? NaN)
   }
 }
+
+/**
+ * Resident memory of a process as the machine pays it: VmRSS of
+ * /proc/<pid>/status (proc(5)), in bytes. Read from outside: the process is
+ * not asked to collect garbage or to do anything else.
+ */
+export function rssBytes (pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(status)
+  if (m === null) throw new Error(`/proc/${pid}/status has no VmRSS`)
+  return Number(m[1]) * 1024
+}
