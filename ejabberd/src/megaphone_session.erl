@@ -59,6 +59,21 @@
                            peer :: {inet:ip_address(), inet:port_number()}}).
 -type socket() :: #megaphone_socket{}.
 
+-define(HELD_LIMIT_FACTOR, 16).
+%% Memory per session is the product's main number. After this long
+%% without a message, the session asks for a garbage collection of its c2s
+%% (which never hibernates, and keeps the garbage of its last burst of work:
+%% about 40 KiB after a login, 9 KiB after a collection) and hibernates.
+-define(IDLE_MS, 2000).
+%% The first few times, sooner: a login leaves its garbage in the c2s (SASL,
+%% bind, roster, presence), and while thousands of sessions log in at once,
+%% 2 s of it each adds up to a peak that the VM's allocators keep resident
+%% after the collections (docs/bench-rss.md). A few idle periods rather than
+%% one, because a client's round trips during its login may be longer than
+%% ?FIRST_IDLE_MS. Afterwards a chatty session is collected as before.
+-define(FIRST_IDLE_MS, 200).
+-define(SHORT_IDLES, 5).
+
 -record(state, {socket :: socket(),
                 conn_id :: pos_integer(),
                 c2s :: pid(),
@@ -79,15 +94,11 @@
                 %% An error event was handed over: the c2s is ending.
                 input_closed = false :: boolean(),
                 %% ejabberd sent a stream error: `close <id> stream-error`.
-                stream_error = false :: boolean()}).
+                stream_error = false :: boolean(),
+                %% Idle periods left that end after ?FIRST_IDLE_MS.
+                short_idles = ?SHORT_IDLES :: non_neg_integer()}).
 -type state() :: #state{}.
 
--define(HELD_LIMIT_FACTOR, 16).
-%% Memory per session is the product's main number. After this long
-%% without a message, the session asks for a garbage collection of its c2s
-%% (which never hibernates, and keeps the garbage of its last burst of work:
-%% about 40 KiB after a login, 9 KiB after a collection) and hibernates.
--define(IDLE_MS, 2000).
 
 %%%===================================================================
 %%% Link API
@@ -198,7 +209,7 @@ init(#{link_socket := LinkSocket, conn_id := ConnId, peer := Peer,
                         max_stanza_size = MaxStanza,
                         held_limit = ?HELD_LIMIT_FACTOR *
                             min(MaxStanza, MaxFrame),
-                        peer_max_frame_size = PeerMaxFrame}, ?IDLE_MS};
+                        peer_max_frame_size = PeerMaxFrame}, ?FIRST_IDLE_MS};
         {error, Reason} ->
             {stop, Reason};
         ignore ->
@@ -225,16 +236,16 @@ handle_call({send, Kind, Content}, _From, State) ->
                  _ -> State
              end,
     {reply, send_frame(State#state.conn_id, Content, State), State1,
-     ?IDLE_MS};
+     idle_ms(State)};
 handle_call(info, _From, #state{socket = Socket} = State) ->
     Info = #{conn_id => State#state.conn_id, c2s => State#state.c2s,
              link => Socket#megaphone_socket.link_socket},
-    {reply, Info, State, ?IDLE_MS};
+    {reply, Info, State, idle_ms(State)};
 handle_call(close, _From, State) ->
     send_close(close_reason(State), State),
     {stop, normal, ok, State};
 handle_call(_Request, _From, State) ->
-    {reply, {error, badarg}, State, ?IDLE_MS}.
+    {reply, {error, badarg}, State, idle_ms(State)}.
 
 -spec handle_cast(term(), state()) -> {noreply, state(), timeout()}.
 handle_cast(activate, State) ->
@@ -260,7 +271,7 @@ handle_info(timeout, #state{c2s = C2S} = State) ->
     %% docs/bench-link-memory.md).
     _ = erlang:garbage_collect(C2S),
     _ = erlang:garbage_collect(C2S),
-    {noreply, State, hibernate};
+    {noreply, State#state{short_idles = max(0, State#state.short_idles - 1)}, hibernate};
 handle_info({'DOWN', Ref, process, _, Info}, #state{c2s_ref = Ref} = State) ->
     %% The c2s ended without closing its socket (killed, crashed).
     Reason = case Info of
@@ -274,7 +285,11 @@ handle_info(_Info, State) ->
 
 -spec noreply(state()) -> {noreply, state(), timeout()}.
 noreply(State) ->
-    {noreply, State, ?IDLE_MS}.
+    {noreply, State, idle_ms(State)}.
+
+-spec idle_ms(state()) -> timeout().
+idle_ms(#state{short_idles = 0}) -> ?IDLE_MS;
+idle_ms(#state{}) -> ?FIRST_IDLE_MS.
 
 -spec terminate(term(), state()) -> ok.
 terminate(_Reason, _State) ->

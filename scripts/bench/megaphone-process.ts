@@ -12,7 +12,7 @@
 //                  {type: 'heap-snapshot', path} | {type: 'closed'} | {type: 'error', message}.
 import type { AddressInfo } from 'node:net'
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { writeHeapSnapshot } from 'node:v8'
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8'
 import { pino } from 'pino'
 import { startMegaphone } from '../../app.js'
 import { loadConfig } from '../../lib/config.js'
@@ -26,6 +26,8 @@ export interface MegaphoneMemory {
   /** C++ objects bound to JS objects (socket handles, buffers), arrayBuffers included. */
   external: number
   arrayBuffers: number
+  /** Committed size of each V8 heap space (new_space, old_space, code_space, large_object_space, …), bytes. */
+  spaces: Record<string, number>
   /** False when the process runs without --expose-gc: the figures then include garbage. */
   collected: boolean
   /** BOSH sessions in the registry. */
@@ -73,6 +75,7 @@ runChild('megaphone-process', 'bosh-memory', async () => {
       heapTotal,
       external,
       arrayBuffers,
+      spaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, sp.physical_space_size])),
       collected: collect && gc !== undefined,
       sessions: app.bosh.size,
       linkSessions: link.sessionCount,

@@ -44,13 +44,15 @@ const MiB = 1024 * 1024
 const OPTIONS = {
   ...runOptions(2400, '1000,5000,9000'),
   'settle-s': { type: 'string', default: '10' },
-  'megaphone-node-args': { type: 'string', default: '' }
+  'megaphone-node-args': { type: 'string', default: '' },
+  paths: { type: 'string', default: 'Megaphone,mod_bosh' }
 } as const
 
 const HELP = `Usage: node dist/scripts/bench/rss.js [options]   (after: npm run build)
 
   --sizes N,N     session counts to measure, each <= ${MAX_SIZE} (default 1000,5000,9000)
   --settle-s S    wait before every reading (default 10)
+  --paths P,P     which to measure: Megaphone, mod_bosh or both (default both)
   --megaphone-node-args A,A  Node options for Megaphone's process (e.g. --max-semi-space-size=2)
   --concurrency C logins (and terminations) in flight at once (default 100)
   --timeout-s S   bound on the whole run (default 2400)
@@ -67,6 +69,8 @@ interface Moment {
   megaphoneHeap: number
   /** ejabberd's erlang:memory(total), as it is (no GC). */
   erlangTotal: number
+  /** Megaphone's V8 heap spaces, committed bytes. */
+  spaces: Record<string, number>
 }
 
 interface Phase { path: Path, n: number, before: Moment, loaded: Moment, after: Moment, loginMs: number }
@@ -83,13 +87,16 @@ async function moment (server: Ejabberd, ejabberdPid: number, megaphone: Megapho
   const megaphoneRss = megaphone === null ? NaN : rssBytes(megaphone.child.pid as number)
   const ejabberdRss = rssBytes(ejabberdPid)
   let megaphoneHeap = NaN
+  let spaces: Record<string, number> = {}
   if (megaphone !== null) {
     const msg = await megaphoneCall(megaphone, { type: 'memory', gc: false }, MEGAPHONE_CALL_TIMEOUT_MS)
     if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
     megaphoneHeap = msg.memory.heapUsed
+    spaces = msg.memory.spaces
   }
-  const erlangTotal = Number(await server.evalErlang('erlang:memory(total).'))
-  return { megaphoneRss, ejabberdRss, megaphoneHeap, erlangTotal }
+  // erlang:memory/1 needs the VM's allocators; with +Mea min it is not supported.
+  const erlangTotal = await server.evalErlang('erlang:memory(total).').then(Number, () => NaN)
+  return { megaphoneRss, ejabberdRss, megaphoneHeap, erlangTotal, spaces }
 }
 
 async function phase (path: Path, n: number, settleMs: number, settings: ClientSettings, nodeArgs: readonly string[]): Promise<Phase> {
@@ -127,7 +134,7 @@ async function phase (path: Path, n: number, settleMs: number, settings: ClientS
 // ---------------------------------------------------------------- report
 
 const f = (x: number, digits = 1): string => Number.isFinite(x) ? x.toFixed(digits) : '-'
-const perSession = (p: Phase, key: keyof Moment): number => (p.loaded[key] - p.before[key]) / p.n
+const perSession = (p: Phase, key: Exclude<keyof Moment, 'spaces'>): number => (p.loaded[key] - p.before[key]) / p.n
 /** What one session costs in all on a path: both processes for Megaphone, ejabberd for mod_bosh. */
 const total = (p: Phase): number => p.path === 'Megaphone' ? perSession(p, 'megaphoneRss') + perSession(p, 'ejabberdRss') : perSession(p, 'ejabberdRss')
 
@@ -160,6 +167,10 @@ function report (phases: readonly Phase[], meta: { version: string, settleS: num
       'Megaphone RSS after logout - before, MiB', 'ejabberd RSS after logout - before, MiB', 'Megaphone heap used, KiB/session (diagnosis)',
       'ejabberd erlang:memory(total), KiB/session (diagnosis)'], ...rows]),
     '', 'Ratios:', ...ratios, '',
+    'Megaphone\'s V8 heap spaces, committed KiB per session (loaded - before; diagnosis):',
+    ...phases.filter((p) => p.path === 'Megaphone').map((p) => `  N = ${p.n}: ` + Object.keys(p.loaded.spaces)
+      .map((k) => `${k} ${f(((p.loaded.spaces[k] ?? 0) - (p.before.spaces[k] ?? 0)) / p.n / KiB)}`).join(', ')),
+    '',
     'Login time: ' + phases.map((p) => `${p.path} N = ${p.n} ${f(p.loginMs / 1000)} s`).join('; '), ''
   ].join('\n')
 }
@@ -173,14 +184,16 @@ run.main(async () => {
   const settleMs = positiveInt('settle-s', String(args['settle-s']), 600) * 1000
   const settings: ClientSettings = { waitSeconds: WAIT_SECONDS, concurrency }
   const nodeArgs = String(args['megaphone-node-args']).split(',').filter((a) => a !== '')
+  const paths = String(args.paths).split(',')
+  for (const p of paths) if (p !== 'Megaphone' && p !== 'mod_bosh') throw new Error(`--paths: Megaphone or mod_bosh, not ${p}`)
   run.begin(cli.settings)
   const maxN = Math.max(...sizes)
-  const { version } = await run.startEjabberd(maxN)
+  const { version } = await run.startEjabberd(maxN, { countProcesses: false })
 
   const phases: Phase[] = []
   for (const [i, n] of sizes.entries()) {
     const order: Path[] = i % 2 === 0 ? ['Megaphone', 'mod_bosh'] : ['mod_bosh', 'Megaphone']
-    for (const path of order) phases.push(await phase(path, n, settleMs, settings, nodeArgs))
+    for (const path of order.filter((p) => paths.includes(p))) phases.push(await phase(path, n, settleMs, settings, nodeArgs))
   }
   await run.finish(report(phases, { version, settleS: settleMs / 1000, nodeArgs }))
 })
