@@ -30,7 +30,7 @@ import { PROJECT_ROOT, sleep, type Ejabberd } from '../../test/helpers/ejabberd.
 import { delta, kib, mib, readingDetails, type Figure, type Readings } from './ejabberd-figures.js'
 import { reading, type Reading } from './ejabberd-memory.js'
 import { commandLine, log, markdownTable, type Child } from './harness.js'
-import { megaphoneCall, startMegaphoneProcess, stopMegaphoneProcess, waitForMegaphoneEmpty, type Megaphone } from './megaphone-child.js'
+import { megaphoneCall, megaphoneMemory, startMegaphoneProcess, stopMegaphoneProcess, waitForMegaphoneEmpty, type Megaphone } from './megaphone-child.js'
 import { heapDiff, type HeapDiff, type HeapDiffRow } from './heap-diff.js'
 import type { OwnerRow } from './heap-owners.js'
 import type { MegaphoneMemory, MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
@@ -116,13 +116,11 @@ async function call (megaphone: Megaphone, request: MegaphoneRequest): Promise<M
 }
 
 /** Median of a few readings of the Megaphone process, each after global.gc(). */
-async function megaphoneMemory (megaphone: Megaphone): Promise<MegaphoneMemory> {
+async function megaphoneMedianMemory (megaphone: Megaphone): Promise<MegaphoneMemory> {
   const all: MegaphoneMemory[] = []
   for (let i = 0; i < MEGAPHONE_READINGS; i++) {
     if (i > 0) await sleep(500)
-    const msg = await call(megaphone, { type: 'memory' })
-    if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
-    all.push(msg.memory)
+    all.push(await megaphoneMemory(megaphone, { gc: true }))
   }
   const median = (key: 'rss' | 'heapUsed' | 'heapTotal' | 'external' | 'arrayBuffers'): number =>
     [...all.map((m) => m[key])].sort((a, b) => a - b)[Math.floor(all.length / 2)]!
@@ -153,13 +151,13 @@ async function megaphonePhase (server: Ejabberd, n: number, settings: Settings):
   await inAndOut('megaphone warm-up', megaphone.url, server, Math.min(n, MEGAPHONE_WARM_UP), settings)
   await waitForMegaphoneEmpty(megaphone, CLOSE_TIMEOUT_MS)
   const base = await run.baseline()
-  const nodeBase = await megaphoneMemory(megaphone)
+  const nodeBase = await megaphoneMedianMemory(megaphone)
 
   const clients = await startClients('megaphone', megaphone.url, server, n, settings)
   log(`megaphone: ${n} sessions logged in in ${(clients.loginMs / 1000).toFixed(1)} s; idle ${settings.idleMs / 1000} s`)
   await sleep(settings.idleMs)
   await checkClients(clients, n, 'after idle')
-  const nodeLoaded = await megaphoneMemory(megaphone)
+  const nodeLoaded = await megaphoneMedianMemory(megaphone)
   if (nodeLoaded.sessions !== n || nodeLoaded.linkSessions !== n || nodeLoaded.linkStatus !== 'ready') {
     throw new Error(`megaphone: expected ${n} sessions; it has ${nodeLoaded.sessions} BOSH sessions, ` +
       `${nodeLoaded.linkSessions} link sessions, link ${nodeLoaded.linkStatus}`)

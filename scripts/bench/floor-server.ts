@@ -6,8 +6,10 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
+import { terminateBody } from '../../lib/bosh/response.js'
 
-const BODY = "<body xmlns='http://jabber.org/protocol/httpbind' type='terminate' condition='item-not-found'/>"
+/** What Megaphone answers for an unknown sid (XEP-0124 17.2). */
+const BODY = terminateBody('item-not-found')
 const HEADERS = { 'access-control-allow-origin': '*', 'cache-control': 'no-store', 'content-type': 'text/xml; charset=utf-8' }
 
 async function listen (kind: string): Promise<number> {

@@ -228,15 +228,22 @@ function cpuBetween (sampler: CpuSampler, names: readonly string[], from: number
 
 // ---------------------------------------------------------------- Megaphone's own counts
 
-/** megaphone_bosh_sessions_closed_total by condition, from /metrics. */
-async function closedByCondition (megaphone: Megaphone): Promise<Map<string, number>> {
+interface MegaphoneCounts {
+  /** megaphone_bosh_sessions_closed_total, by condition. */
+  closed: Map<string, number>
+  /** megaphone_bosh_requests_total. */
+  requests: number
+}
+
+/** Megaphone's counters from /metrics; none for mod_bosh's side. */
+async function megaphoneCounts (side: Side, megaphone: Megaphone): Promise<MegaphoneCounts> {
+  const closed = new Map<string, number>()
+  if (side !== 'Megaphone') return { closed, requests: 0 }
   const res = await fetch(new URL('/metrics', megaphone.url))
   const text = await res.text()
-  const closed = new Map<string, number>()
   for (const m of text.matchAll(/^megaphone_bosh_sessions_closed_total\{condition="([^"]*)"\} (\d+)$/gm)) closed.set(m[1] as string, Number(m[2]))
   const requests = /^megaphone_bosh_requests_total (\d+)$/m.exec(text)
-  if (requests !== null) closed.set('(requests)', Number(requests[1]))
-  return closed
+  return { closed, requests: requests === null ? 0 : Number(requests[1]) }
 }
 
 // ---------------------------------------------------------------- steps
@@ -263,7 +270,7 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
   // count as delivered, minutes late.
   await server.waitForConnected(0, LEFTOVER_TIMEOUT_MS)
   await server.evalErlang(`mod_offline:remove_old_messages(0, <<"${server.domain}">>).`)
-  const before = side === 'Megaphone' ? await closedByCondition(megaphone) : new Map<string, number>()
+  const before = await megaphoneCounts(side, megaphone)
   log(`${step.name}, ${side}: ${users} users, ${step.messages} messages each${step.intervalSeconds > 0 ? `, one every ${step.intervalSeconds.toFixed(3)} s` : ', back to back'}`)
   await server.ctl('chat_counts', server.domain)
   const counts = new ChatCounts(server)
@@ -278,7 +285,7 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
   const { intervals, fullstats, sampler } = tsung
   await counts.stop()
   const whole = counts.between(counts.samples[0]?.at ?? 0, counts.samples.at(-1)?.at ?? 0)
-  const after = side === 'Megaphone' ? await closedByCondition(megaphone) : new Map<string, number>()
+  const after = await megaphoneCounts(side, megaphone)
 
   // Every user chats from (its arrival + login + settle) for chatSeconds: all
   // of them between start + ARRIVAL + settle (+ 2 s for the logins) and start
@@ -299,10 +306,9 @@ async function chatStep (side: Side, step: Step, target: Target, users: number, 
   const names = Object.keys(pids).concat('tsung')
   const probes = probe.between(steadyFrom * 1000, steadyTo * 1000)
   const fresh = probes.filter(Number.isFinite).sort((a, b) => a - b)
-  const terminated = [...after].map(([condition, n]): [string, number] => [condition, n - (before.get(condition) ?? 0)]).filter(([c, n]) => c !== 'normal' && c !== '(requests)' && n > 0)
+  const terminated = [...after.closed].map(([condition, n]): [string, number] => [condition, n - (before.closed.get(condition) ?? 0)]).filter(([c, n]) => c !== 'normal' && n > 0)
   if (side === 'Megaphone') {
-    const requests = (after.get('(requests)') ?? 0) - (before.get('(requests)') ?? 0)
-    log(`${step.name}, Megaphone: ${requests} BOSH requests for ${whole.received} messages delivered (logins included)`)
+    log(`${step.name}, Megaphone: ${after.requests - before.requests} BOSH requests for ${whole.received} messages delivered (logins included)`)
   }
   return {
     step: step.name,

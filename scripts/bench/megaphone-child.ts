@@ -4,7 +4,7 @@
 import type { Ejabberd } from '../../test/helpers/ejabberd.js'
 import { sleep } from '../../test/helpers/ejabberd.js'
 import { forkChild, nextMessage, withTimeout, type Child } from './harness.js'
-import type { MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
+import type { MegaphoneMemory, MegaphoneMessage, MegaphoneRequest } from './megaphone-process.js'
 
 const MEGAPHONE_START_TIMEOUT_MS = 60_000
 const MEGAPHONE_CLOSE_TIMEOUT_MS = 30_000
@@ -61,13 +61,18 @@ export async function stopMegaphoneProcess (megaphone: Megaphone): Promise<void>
   await withTimeout('megaphone: exit', MEGAPHONE_EXIT_TIMEOUT_MS, megaphone.exited)
 }
 
+/** One memory reading of the Megaphone process: after global.gc() unless `gc` is false. */
+export async function megaphoneMemory (megaphone: Megaphone, { gc }: { gc: boolean }): Promise<MegaphoneMemory> {
+  const msg = await megaphoneCall(megaphone, { type: 'memory', gc }, MEGAPHONE_CALL_TIMEOUT_MS)
+  if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
+  return msg.memory
+}
+
 /** Waits until Megaphone's registry and link have no session left (readings without a forced GC). */
 export async function waitForMegaphoneEmpty (megaphone: Megaphone, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const msg = await megaphoneCall(megaphone, { type: 'memory', gc: false }, MEGAPHONE_CALL_TIMEOUT_MS)
-    if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
-    const { sessions, linkSessions } = msg.memory
+    const { sessions, linkSessions } = await megaphoneMemory(megaphone, { gc: false })
     if (sessions === 0 && linkSessions === 0) return
     if (Date.now() >= deadline) {
       throw new Error(`megaphone: ${sessions} BOSH sessions and ${linkSessions} link sessions left ${timeoutMs} ms after every client terminated`)

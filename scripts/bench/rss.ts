@@ -26,7 +26,7 @@ import { checkClients, inAndOut, runningClients, startClients, terminateClients,
 import { sleep, type Ejabberd } from '../../test/helpers/ejabberd.js'
 import { ejabberdOsPid } from './ejabberd-memory.js'
 import { commandLine, log, markdownTable } from './harness.js'
-import { megaphoneCall, startMegaphoneProcess, stopMegaphoneProcess, waitForMegaphoneEmpty, type Megaphone } from './megaphone-child.js'
+import { megaphoneMemory, startMegaphoneProcess, stopMegaphoneProcess, waitForMegaphoneEmpty, type Megaphone } from './megaphone-child.js'
 import { positiveInt, readCommandLine, runOptions } from './options.js'
 import { rssBytes } from './proc-stat.js'
 
@@ -34,7 +34,6 @@ import { rssBytes } from './proc-stat.js'
 const MAX_SIZE = 9_500
 /** Sessions in and out of fresh processes before their first reading: loads and compiles the code paths. */
 const WARM_UP = 200
-const MEGAPHONE_CALL_TIMEOUT_MS = 30_000
 const CLOSE_TIMEOUT_MS = 60_000
 /** Megaphone's default longest `wait`: the clients ask for it, so a held request is answered only by the next one's need. */
 const WAIT_SECONDS = 60
@@ -89,10 +88,9 @@ async function moment (server: Ejabberd, ejabberdPid: number, megaphone: Megapho
   let megaphoneHeap = NaN
   let spaces: Record<string, number> = {}
   if (megaphone !== null) {
-    const msg = await megaphoneCall(megaphone, { type: 'memory', gc: false }, MEGAPHONE_CALL_TIMEOUT_MS)
-    if (msg.type !== 'memory') throw new Error(`megaphone: memory: unexpected ${msg.type}`)
-    megaphoneHeap = msg.memory.heapUsed
-    spaces = msg.memory.spaces
+    const memory = await megaphoneMemory(megaphone, { gc: false })
+    megaphoneHeap = memory.heapUsed
+    spaces = memory.spaces
   }
   // erlang:memory/1 needs the VM's allocators; with +Mea min it is not supported.
   const erlangTotal = await server.evalErlang('erlang:memory(total).').then(Number, () => NaN)

@@ -5,21 +5,9 @@
 // tsung (docs/bench-load.md), and tsung then waits minutes for them.
 // Timings are the benchmark's business, never asserted here.
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { PROJECT_ROOT } from '../helpers/root.js'
+import { runBenchScript } from '../helpers/bench-script.js'
 
 t.setTimeout(300_000)
-
-/** The benchmark beside this test: compiled when this file is, TypeScript through tsx otherwise. */
-function command (): string[] {
-  const compiled = fileURLToPath(import.meta.url).endsWith('.js')
-  const script = compiled ? join(PROJECT_ROOT, 'dist/scripts/bench/load.js') : join(PROJECT_ROOT, 'scripts/bench/load.ts')
-  if (!existsSync(script)) throw new Error(`${script} missing: npm test compiles it`)
-  return compiled ? [script] : ['--import', 'tsx', script]
-}
 
 /** The rows of the markdown tables in `report`, as cells; header and rule lines left out. */
 function rows (report: string): string[][] {
@@ -30,11 +18,7 @@ function rows (report: string): string[][] {
 t.test('the load benchmark runs tiny: every step reported, everything delivered, no error', async (t) => {
   const args = ['--users', '10', '--rates', '10', '--step-s', '3', '--burst', '2', '--arrival-s', '1', '--drain-s', '1',
     '--empty-s', '2', '--empty-users', '4', '--sides', 'Megaphone', '--timeout-s', '240']
-  const { code, stdout, stderr } = await new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve) => {
-    execFile(process.execPath, [...command(), ...args], { cwd: PROJECT_ROOT, timeout: 280_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), stdout, stderr })
-    })
-  })
+  const { code, stdout, stderr } = await runBenchScript('load', args, 280_000)
   t.equal(code, 0, 'exits 0')
   if (code !== 0) t.comment(stderr.slice(-4000))
   t.match(stdout, /^# BOSH under load: Megaphone and mod_bosh with tsung/m)
