@@ -10,6 +10,7 @@ import type { Config } from './lib/config.js'
 import type { Clock } from './lib/clock.js'
 import { Registry } from './lib/bosh/registry.js'
 import { drainGate } from './lib/link/backpressure.js'
+import { startProcessIdleCollector } from './lib/idle-collector.js'
 import { Link } from './lib/link/link.js'
 import { trackUnusedSockets } from './lib/unused-sockets.js'
 import health from './routes/health.js'
@@ -111,6 +112,7 @@ export async function startMegaphone ({ config, logger, clock, linkReadyTimeoutM
     await link.close()
     throw err
   }
+  const collector = config.memory.idleCollect ? startProcessIdleCollector(logger?.child({ component: 'memory' })) : null
   const { address, port } = app.server.address() as AddressInfo
   const host = address.includes(':') ? `[${address}]` : address
   const scheme = config.http.tlsCertFile === null ? 'http' : 'https'
@@ -121,6 +123,7 @@ export async function startMegaphone ({ config, logger, clock, linkReadyTimeoutM
     baseUrl: `${scheme}://${host}:${port}`,
     close: async () => {
       closing ??= (async () => {
+        collector?.stop()
         await app.close()
         await link.close()
       })()

@@ -82,11 +82,21 @@ export interface ClientConfig {
   enabled: boolean
 }
 
+export interface MemoryConfig {
+  /**
+   * Run a full garbage collection when the process goes quiet after its heap
+   * grew (lib/idle-collector.ts): memory held by the garbage of a login or
+   * logout storm goes back to the system. Default true.
+   */
+  idleCollect: boolean
+}
+
 export interface Config {
   http: HttpConfig
   link: LinkConfig
   bosh: BoshConfig
   client: ClientConfig
+  memory: MemoryConfig
   /** pino level: fatal, error, warn, info, debug, trace or silent. Default info. */
   logLevel: string
 }
@@ -175,11 +185,15 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   const fileClient = isObject(file.client) ? file.client : {}
   const clientEnabled = boolean('client.enabled (MEGAPHONE_CLIENT_ENABLED)', env.MEGAPHONE_CLIENT_ENABLED ?? fileClient.enabled, true)
 
+  const fileMemory = isObject(file.memory) ? file.memory : {}
+  const idleCollect = boolean('memory.idleCollect (MEGAPHONE_MEMORY_IDLE_COLLECT)', env.MEGAPHONE_MEMORY_IDLE_COLLECT ?? fileMemory.idleCollect, true)
+
   return deepFreeze({
     http: { host: httpHost, port: httpPort, trustProxy, tlsCertFile, tlsKeyFile },
     link: { host, secret, ...numbers },
     bosh: { path, domains, corsOrigins, strictRequests, ...boshNumbers },
     client: { enabled: clientEnabled },
+    memory: { idleCollect },
     logLevel
   })
 }

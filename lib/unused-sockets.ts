@@ -20,22 +20,30 @@ function peerOf (socket: Socket): string | null {
 export function trackUnusedSockets (server: Server): UnusedSockets {
   // Keyed by peer rather than by socket: over HTTPS a request arrives on a TLS
   // socket, while `connection` gives the TCP socket underneath, and the TLS
-  // handshake may still be under way when shutdown begins.
-  const unused = new Map<string, Socket>()
+  // handshake may still be under way when shutdown begins. An entry and its
+  // close listener go at the first request, so that a connection in use (one
+  // per BOSH session) keeps nothing here.
+  const unused = new Map<string, { socket: Socket, onClose: () => void }>()
   server.on('connection', (socket: Socket) => {
     const peer = peerOf(socket)
     if (peer === null) return
-    unused.set(peer, socket)
-    socket.once('close', () => { if (unused.get(peer) === socket) unused.delete(peer) })
+    const onClose = (): void => { if (unused.get(peer)?.socket === socket) unused.delete(peer) }
+    unused.set(peer, { socket, onClose })
+    socket.once('close', onClose)
   })
   server.on('request', (req: { socket: Socket }) => {
+    if (unused.size === 0) return
     const peer = peerOf(req.socket)
-    if (peer !== null) unused.delete(peer)
+    if (peer === null) return
+    const entry = unused.get(peer)
+    if (entry === undefined) return
+    unused.delete(peer)
+    entry.socket.off('close', entry.onClose)
   })
   return {
     destroy () {
       const count = unused.size
-      for (const socket of unused.values()) socket.destroy()
+      for (const { socket } of unused.values()) socket.destroy()
       unused.clear()
       return count
     }

@@ -26,6 +26,18 @@ export function remember (sent: readonly Sent[], entry: Sent, keep: number): Sen
   return appended(sent, entry).slice(-keep)
 }
 
+/**
+ * Without acks: the responses the client can no longer ask for again. XEP-0124
+ * 14.1 lets a client send rid `highestRid` only once it has had a response for
+ * every rid up to `requests` below it, so those stay with the client, and
+ * keeping them would cost an idle session a body string each.
+ */
+export function pastWindow (sent: Sent[], highestRid: number, requests: number): Sent[] {
+  const first = sent[0]
+  if (first === undefined || first.rid > highestRid - requests) return sent
+  return acknowledge(sent, highestRid - requests)
+}
+
 /** XEP-0124 9.2: the client has every response up to `ack`. */
 export function acknowledge (sent: readonly Sent[], ack: number): Sent[] {
   const keep = sent.findIndex((s) => s.rid > ack)

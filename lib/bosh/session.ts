@@ -24,7 +24,7 @@ import { NS_XBOSH, STREAM_CLOSE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS, TERMINATE_GA
 import { nextKey } from './key-sequence.js'
 import { OutputBuffer } from './output-buffer.js'
 import { EMPTY_BODY, formatBody, terminateBody, type BodyAttrs } from './response.js'
-import { acknowledge, findSent, keepCount, remember, report, type Sent } from './retransmission.js'
+import { acknowledge, findSent, keepCount, pastWindow, remember, report, type Sent } from './retransmission.js'
 import { AheadQueue, placeRid, type Respond } from './rid-window.js'
 
 export type { Respond } from './rid-window.js'
@@ -328,6 +328,7 @@ export class Session implements LinkSession {
     this.#rid = body.rid
     // XEP-0124 9.2: the client has every response up to `ack`.
     if (controls.ack !== null) this.#sent = acknowledge(this.#sent, controls.ack)
+    else if (!this.#p.acks) this.#sent = pastWindow(this.#sent, this.#rid, this.#requests)
 
     // XEP-0124 12: a polling session must not send empty requests more often than `polling`.
     if (controls.empty && this.#p.hold === 0) {
@@ -445,6 +446,7 @@ export class Session implements LinkSession {
     if (held.timer !== null) this.#ctx.clock.clearTimeout(held.timer)
     const entry = { rid: held.rid, body, at: this.#ctx.clock.now() }
     this.#sent = remember(this.#sent, entry, keepCount(this.#requests, this.#p.acks))
+    if (!this.#p.acks) this.#sent = pastWindow(this.#sent, this.#rid, this.#requests)
     held.respond(body)
     this.#armInactivity()
   }

@@ -193,6 +193,17 @@ t.test('a repeated rid gets its buffered response byte for byte (XEP-0124 14.3)'
   t.match(creationAgain.answers[0], /authid='stream-1'/, 'the creation response is buffered too')
 })
 
+t.test('without acks, only responses the client may still ask for are kept (XEP-0124 14.1, 14.3)', async (t) => {
+  const { up, registry } = setup()
+  const { sid } = created(registry, up)
+  const a = send(registry, { rid: 101, sid })
+  send(registry, { rid: 102, sid })
+  t.ok(a.answered, '101 answered early when 102 came (hold 1)')
+  t.equal(send(registry, { rid: 101, sid }).answers[0], a.answers[0], '101 may still be asked for again')
+  // With rid 102 sent and requests = 2, the client had the response to 100.
+  t.equal(send(registry, { rid: 100, sid }).el.attrs.condition, 'item-not-found', '100 is no longer kept')
+})
+
 t.test('a repeated rid still held takes over the held request', async (t) => {
   const { up, registry } = setup()
   const { sid, id } = created(registry, up)
