@@ -6,10 +6,11 @@
 // it sits in, resident for as long as it idles (docs/bench-rss.md). Browsers
 // collect in idle time because their embedder tells V8 when it is idle; Node
 // has no such notification, so this is one: once a second it looks at how
-// busy the event loop was, and when it was nearly idle and the heap has grown
-// well past what the last collection left, it runs a full collection. Under
-// load the loop is never that idle, so a pause (about 80 ms with 9,000
-// sessions on this machine) only ever meets the few requests of a quiet process.
+// busy the event loop was, and when it has been nearly idle for a few seconds
+// and the heap has grown well past what the last collection left, it runs a
+// full collection. Under load the loop is never that idle, so a pause (about
+// 80 ms with 9,000 sessions on this machine) only ever meets the few requests
+// of a quiet process.
 import { performance } from 'node:perf_hooks'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -18,16 +19,18 @@ import { systemClock, type Clock, type Timer } from './clock.js'
 
 /** How often the collector looks at the loop and the heap (ms). */
 export const IDLE_CHECK_MS = 1000
-/** The event loop counts as idle below this share of busy time over the last check. */
+/** The event loop counts as idle below this share of busy time over a check… */
 export const IDLE_UTILIZATION = 0.05
+/** …and the process as quiet after this many idle checks in a row (a pause between bursts is not quiet). */
+export const QUIET_CHECKS = 3
 /** Collect only once the heap has grown by this much past the last baseline (bytes)… */
 export const MIN_GROWTH_BYTES = 8 << 20
 /** …and by this share of it, so a large process does not collect every second. */
 export const MIN_GROWTH_RATIO = 0.1
 
-/** The collector's decision, pure: collect when idle and the heap grew enough since `baseline`. */
-export function shouldCollect (utilization: number, heapUsed: number, baseline: number): boolean {
-  return utilization < IDLE_UTILIZATION &&
+/** The collector's decision, pure: collect when quiet (idle checks in a row) and the heap grew enough since `baseline`. */
+export function shouldCollect (idleChecks: number, heapUsed: number, baseline: number): boolean {
+  return idleChecks >= QUIET_CHECKS &&
     heapUsed - baseline > Math.max(MIN_GROWTH_BYTES, baseline * MIN_GROWTH_RATIO)
 }
 
@@ -52,11 +55,12 @@ export function startIdleCollector ({ gc, utilization, heapUsed, clock = systemC
   // What the heap held after the last collection, or less if V8 collected since.
   let baseline = heapUsed()
   let collections = 0
+  let idleChecks = 0
   let timer: Timer | null = null
   const check = (): void => {
-    const busy = utilization()
+    idleChecks = utilization() < IDLE_UTILIZATION ? idleChecks + 1 : 0
     const used = heapUsed()
-    if (shouldCollect(busy, used, baseline)) {
+    if (shouldCollect(idleChecks, used, baseline)) {
       const start = clock.now()
       gc()
       baseline = heapUsed()

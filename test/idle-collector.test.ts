@@ -1,15 +1,15 @@
 import t from 'tap'
-import { IDLE_CHECK_MS, MIN_GROWTH_BYTES, shouldCollect, startIdleCollector, startProcessIdleCollector } from '../lib/idle-collector.js'
+import { IDLE_CHECK_MS, MIN_GROWTH_BYTES, QUIET_CHECKS, shouldCollect, startIdleCollector, startProcessIdleCollector } from '../lib/idle-collector.js'
 import { FakeClock } from './helpers/fake-clock.js'
 
 const MiB = 1 << 20
 
-t.test('collects only when the loop was idle and the heap grew past both thresholds', async (t) => {
-  t.ok(shouldCollect(0.01, 30 * MiB, 20 * MiB), 'idle, grew 10 MiB past 20')
-  t.notOk(shouldCollect(0.2, 30 * MiB, 20 * MiB), 'busy: never, however much it grew')
-  t.notOk(shouldCollect(0.01, 20 * MiB + MIN_GROWTH_BYTES, 20 * MiB), 'growth not above the minimum')
-  t.notOk(shouldCollect(0.01, 210 * MiB, 200 * MiB), 'a large heap must grow by a tenth (20 MiB here), not 10 MiB')
-  t.ok(shouldCollect(0.01, 221 * MiB, 200 * MiB), 'a large heap that grew by more than a tenth')
+t.test('collects only when the process has been quiet and the heap grew past both thresholds', async (t) => {
+  t.ok(shouldCollect(QUIET_CHECKS, 30 * MiB, 20 * MiB), 'quiet, grew 10 MiB past 20')
+  t.notOk(shouldCollect(QUIET_CHECKS - 1, 300 * MiB, 20 * MiB), 'not quiet long enough: never, however much it grew')
+  t.notOk(shouldCollect(QUIET_CHECKS, 20 * MiB + MIN_GROWTH_BYTES, 20 * MiB), 'growth not above the minimum')
+  t.notOk(shouldCollect(QUIET_CHECKS, 210 * MiB, 200 * MiB), 'a large heap must grow by a tenth (20 MiB here), not 10 MiB')
+  t.ok(shouldCollect(QUIET_CHECKS, 221 * MiB, 200 * MiB), 'a large heap that grew by more than a tenth')
 })
 
 t.test('the collector checks once a second, collects, and takes the heap after it as the new baseline', async (t) => {
@@ -29,8 +29,15 @@ t.test('the collector checks once a second, collects, and takes the heap after i
   clock.advance(IDLE_CHECK_MS * 5)
   t.equal(gcs, 0, 'no collection while the loop is busy')
   busy = 0.01
+  clock.advance(IDLE_CHECK_MS * (QUIET_CHECKS - 1))
+  t.equal(gcs, 0, 'not yet: idle for less than the quiet period')
+  busy = 0.5
   clock.advance(IDLE_CHECK_MS)
-  t.equal(gcs, 1, 'collected at the first idle check')
+  busy = 0.01
+  clock.advance(IDLE_CHECK_MS * (QUIET_CHECKS - 1))
+  t.equal(gcs, 0, 'a busy second starts the quiet period again')
+  clock.advance(IDLE_CHECK_MS)
+  t.equal(gcs, 1, 'collected once quiet for the whole period')
   t.equal(collector.collections, 1)
   t.match(logged[0], { heapBeforeBytes: 60 * MiB, heapAfterBytes: 25 * MiB })
   heap = 30 * MiB
