@@ -17,10 +17,13 @@ import health from './routes/health.js'
 import metrics from './routes/metrics.js'
 import httpBind from './routes/http-bind.js'
 import client from './routes/client.js'
+import xmppWebsocket from './routes/xmpp-websocket.js'
+import converse from './routes/converse.js'
+import { WsEndpoint } from './lib/websocket/endpoint.js'
 
 export interface AppOptions {
   link: Link
-  config: Pick<Config, 'http' | 'bosh' | 'client'>
+  config: Pick<Config, 'http' | 'bosh' | 'websocket' | 'client'>
   /** The process's one pino logger; none in tests unless given. */
   loggerInstance?: FastifyBaseLogger
   /** For tests that drive BOSH timing. */
@@ -29,6 +32,7 @@ export interface AppOptions {
 
 export interface App extends FastifyInstance {
   bosh: Registry
+  websocket: WsEndpoint
 }
 
 export async function buildApp ({ link, config, loggerInstance, clock }: AppOptions): Promise<App> {
@@ -55,6 +59,19 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
   app.setChildLoggerFactory((logger) => logger)
   const registry = new Registry({ upstream: link, log: app.log.child({ component: 'bosh' }), clock, ...config.bosh })
   app.decorate('bosh', registry)
+  const ws = config.websocket
+  const websocket = new WsEndpoint({
+    upstream: link,
+    log: app.log.child({ component: 'websocket' }),
+    clock,
+    domains: config.bosh.domains,
+    maxMessageBytes: ws.maxMessageBytes,
+    maxBufferedBytes: ws.maxBufferedBytes,
+    pingIntervalSeconds: ws.pingIntervalSeconds,
+    seeOtherUri: ws.seeOtherUri,
+    whenWritable: drainGate(link, clock)
+  })
+  app.decorate('websocket', websocket)
   const unusedSockets = trackUnusedSockets(app.server)
   // Answer every held request (system-shutdown) before the server waits for
   // them to finish, and drop the connections that never sent one.
@@ -64,8 +81,8 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     if (dropped > 0) app.log.info({ sockets: dropped }, 'shutdown: closed connections that had sent no request')
   })
 
-  await app.register(health, { link, sessions: registry })
-  await app.register(metrics, { link, sessions: registry })
+  await app.register(health, { link, sessions: registry, websocket })
+  await app.register(metrics, { link, sessions: registry, websocket })
   await app.register(httpBind, {
     registry,
     path: config.bosh.path,
@@ -73,7 +90,20 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     corsOrigins: config.bosh.corsOrigins,
     whenWritable: drainGate(link, clock)
   })
-  if (config.client.enabled) await app.register(client, { boshPath: config.bosh.path })
+  if (ws.enabled) {
+    await app.register(xmppWebsocket, {
+      endpoint: websocket,
+      path: ws.path,
+      corsOrigins: config.bosh.corsOrigins,
+      trustProxy: config.http.trustProxy,
+      maxMessageBytes: ws.maxMessageBytes,
+      perMessageDeflate: ws.perMessageDeflate
+    })
+  }
+  if (config.client.enabled) await app.register(client, { boshPath: config.bosh.path, websocketPath: ws.enabled ? ws.path : null })
+  if (config.client.converse) {
+    await app.register(converse, { boshPath: config.bosh.path, websocketPath: ws.enabled ? ws.path : null, defaultDomain: config.bosh.domains[0] ?? 'localhost' })
+  }
   return app as unknown as App
 }
 

@@ -77,9 +77,28 @@ export interface BoshConfig {
   strictRequests: boolean
 }
 
+export interface WebsocketConfig {
+  /** Serve XMPP over WebSocket (RFC 7395) on the HTTP port. Default true. */
+  enabled: boolean
+  /** URL path of the endpoint. Default /xmpp-websocket. */
+  path: string
+  /** Largest client message (bytes); larger gets a policy-violation stream error. Default 262144. */
+  maxMessageBytes: number
+  /** Output queued for a client that does not read, beyond which it is cut off (bytes). Default 1048576. */
+  maxBufferedBytes: number
+  /** Seconds between pings; a client silent for two of them is dropped as a lost network. 0 turns pings off. Default 30. */
+  pingIntervalSeconds: number
+  /** RFC 7692 permessage-deflate. Default false: each compressed socket keeps zlib state (memory). */
+  perMessageDeflate: boolean
+  /** RFC 7395 3.6.1: on shutdown, send clients to this ws:// or wss:// URI instead of a system-shutdown stream error. Default none. */
+  seeOtherUri: string | null
+}
+
 export interface ClientConfig {
   /** Serve the browser chat page at / (same origin as BOSH). Default true. */
   enabled: boolean
+  /** Serve Converse.js, from the installed npm package, at /converse/. Default true. */
+  converse: boolean
 }
 
 export interface MemoryConfig {
@@ -95,6 +114,7 @@ export interface Config {
   http: HttpConfig
   link: LinkConfig
   bosh: BoshConfig
+  websocket: WebsocketConfig
   client: ClientConfig
   memory: MemoryConfig
   /** pino level: fatal, error, warn, info, debug, trace or silent. Default info. */
@@ -124,6 +144,12 @@ const BOSH_NUMBERS = {
   maxBodyBytes: { env: 'MEGAPHONE_BOSH_MAX_BODY_BYTES', default: 262_144, min: 1024, max: 64 << 20 },
   maxSessions: { env: 'MEGAPHONE_BOSH_MAX_SESSIONS', default: 1_000_000, min: 1, max: 100_000_000 },
   ridSlack: { env: 'MEGAPHONE_BOSH_RID_SLACK', default: 2, min: 0, max: 16 }
+} as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
+
+const WEBSOCKET_NUMBERS = {
+  maxMessageBytes: { env: 'MEGAPHONE_WEBSOCKET_MAX_MESSAGE_BYTES', default: 262_144, min: 1024, max: 16 << 20 },
+  maxBufferedBytes: { env: 'MEGAPHONE_WEBSOCKET_MAX_BUFFERED_BYTES', default: 1 << 20, min: 16_384, max: 256 << 20 },
+  pingIntervalSeconds: { env: 'MEGAPHONE_WEBSOCKET_PING_INTERVAL_SECONDS', default: 30, min: 0, max: 3600 }
 } as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
 
 export function loadConfig (env: Env = process.env): Readonly<Config> {
@@ -184,6 +210,18 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
 
   const fileClient = isObject(file.client) ? file.client : {}
   const clientEnabled = boolean('client.enabled (MEGAPHONE_CLIENT_ENABLED)', env.MEGAPHONE_CLIENT_ENABLED ?? fileClient.enabled, true)
+  const converse = boolean('client.converse (MEGAPHONE_CLIENT_CONVERSE)', env.MEGAPHONE_CLIENT_CONVERSE ?? fileClient.converse, true)
+
+  const fileWs = isObject(file.websocket) ? file.websocket : {}
+  const wsNumbers = numberTable('websocket', WEBSOCKET_NUMBERS, env, fileWs)
+  const wsEnabled = boolean('websocket.enabled (MEGAPHONE_WEBSOCKET_ENABLED)', env.MEGAPHONE_WEBSOCKET_ENABLED ?? fileWs.enabled, true)
+  const wsPath = env.MEGAPHONE_WEBSOCKET_PATH ?? fileWs.path ?? '/xmpp-websocket'
+  if (typeof wsPath !== 'string' || !/^\/[\w\-./]*$/.test(wsPath) || wsPath === '/') invalid('websocket.path (MEGAPHONE_WEBSOCKET_PATH) must be a URL path such as /xmpp-websocket')
+  if (wsEnabled && wsPath.replace(/\/+$/, '') === path.replace(/\/+$/, '')) invalid('websocket.path and bosh.path must differ')
+  const perMessageDeflate = boolean('websocket.perMessageDeflate (MEGAPHONE_WEBSOCKET_PER_MESSAGE_DEFLATE)', env.MEGAPHONE_WEBSOCKET_PER_MESSAGE_DEFLATE ?? fileWs.perMessageDeflate, false)
+  const seeOtherRaw = env.MEGAPHONE_WEBSOCKET_SEE_OTHER_URI ?? fileWs.seeOtherUri ?? null
+  if (seeOtherRaw !== null && seeOtherRaw !== '' && (typeof seeOtherRaw !== 'string' || !/^wss?:\/\/[^\s'"<>&]+$/.test(seeOtherRaw))) invalid('websocket.seeOtherUri (MEGAPHONE_WEBSOCKET_SEE_OTHER_URI) must be a ws:// or wss:// URI')
+  const seeOtherUri = seeOtherRaw === '' ? null : seeOtherRaw as string | null
 
   const fileMemory = isObject(file.memory) ? file.memory : {}
   const idleCollect = boolean('memory.idleCollect (MEGAPHONE_MEMORY_IDLE_COLLECT)', env.MEGAPHONE_MEMORY_IDLE_COLLECT ?? fileMemory.idleCollect, true)
@@ -192,7 +230,8 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
     http: { host: httpHost, port: httpPort, trustProxy, tlsCertFile, tlsKeyFile },
     link: { host, secret, ...numbers },
     bosh: { path, domains, corsOrigins, strictRequests, ...boshNumbers },
-    client: { enabled: clientEnabled },
+    websocket: { enabled: wsEnabled, path: wsPath, perMessageDeflate, seeOtherUri, ...wsNumbers },
+    client: { enabled: clientEnabled, converse },
     memory: { idleCollect },
     logLevel
   })

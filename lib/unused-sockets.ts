@@ -31,7 +31,8 @@ export function trackUnusedSockets (server: Server): UnusedSockets {
     unused.set(peer, { socket, onClose })
     socket.once('close', onClose)
   })
-  server.on('request', (req: { socket: Socket }) => {
+  // A WebSocket upgrade is a request too ('upgrade' instead of 'request').
+  const used = (req: { socket: Socket }): void => {
     if (unused.size === 0) return
     const peer = peerOf(req.socket)
     if (peer === null) return
@@ -39,7 +40,9 @@ export function trackUnusedSockets (server: Server): UnusedSockets {
     if (entry === undefined) return
     unused.delete(peer)
     entry.socket.off('close', entry.onClose)
-  })
+  }
+  server.on('request', used)
+  server.on('upgrade', used)
   return {
     destroy () {
       const count = unused.size

@@ -143,3 +143,40 @@ function escapeAttr (s: string): string {
 const ATTR_ESCAPES: Record<string, string> = {
   '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\t': '&#9;', '\n': '&#10;', '\r': '&#13;'
 }
+
+/** One element's qualified parts, as checkElement reads its root. */
+export interface RootElement {
+  /** Local name. */
+  name: string
+  /** Namespace URI; '' when the element has none (a stanza without xmlns). */
+  uri: string
+  attrs: Record<string, string>
+}
+
+/**
+ * Checks that `text` is exactly one well-formed element (XML 1.0 +
+ * namespaces, as splitRoot: no DOCTYPE, nothing but white space around it,
+ * nesting up to MAX_DEPTH) and returns its root, without building anything
+ * of its content. Throws an XmlRefusal otherwise.
+ */
+export function checkElement (text: string): RootElement {
+  const parser = new SaxesParser({ xmlns: true, position: true })
+  let root: SaxesTagNS | null = null
+  let depth = 0
+  const fail = (kind: 'malformed' | 'doctype', what: string): never => {
+    throw new XmlRefusal(kind, `${what} at line ${parser.line}, column ${parser.column}`)
+  }
+  parser.on('error', (err) => fail('malformed', err.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '').slice(0, 120)))
+  parser.on('doctype', () => fail('doctype', 'DOCTYPE refused'))
+  parser.on('opentag', (tag) => {
+    if (root === null) root = tag
+    else if (++depth > MAX_DEPTH) fail('malformed', `elements nested deeper than ${MAX_DEPTH}`)
+  })
+  parser.on('closetag', (tag) => { if (tag !== root) depth-- })
+  parser.write(text).close()
+  if (root === null) fail('malformed', 'no root element')
+  const r = root as unknown as SaxesTagNS
+  const attrs: Record<string, string> = {}
+  for (const attr of Object.values(r.attributes)) attrs[attr.name] = attr.value
+  return { name: r.local, uri: r.uri, attrs }
+}

@@ -1,10 +1,13 @@
-// The chat page's client: logs in with Strophe over BOSH, then shows the
-// roster with each contact's presence and a log of messages in and out.
+// The chat page's client: logs in with Strophe over WebSocket (RFC 7395),
+// or BOSH when WebSocket fails, then shows the roster with each contact's
+// presence and a log of messages in and out.
 //
-// BOSH goes to Megaphone on this origin (the path index.html names) unless
-// ?service= gives another endpoint; the page's CSP lets it reach only this
-// origin, so another endpoint must be a same-origin path. ?domain= sets the
-// domain of a bare user name (default localhost).
+// Both go to Megaphone on this origin, at the paths index.html names: the
+// WebSocket endpoint first (when Megaphone serves one), and BOSH when the
+// WebSocket cannot connect. ?service= gives one endpoint to use instead (an
+// http(s) path for BOSH, a ws(s) URL for WebSocket); the page's CSP lets it
+// reach only this origin. ?domain= sets the domain of a bare user name
+// (default localhost). The status line says which transport is in use.
 //
 // Text from the network reaches the page only through textContent.
 import { Strophe, $iq, $msg, $pres } from '../vendor/strophe.js'
@@ -16,7 +19,20 @@ const NS_DELAY = 'urn:xmpp:delay'
 
 const params = new URLSearchParams(location.search)
 const boshPath = document.querySelector('meta[name="bosh-path"]')?.getAttribute('content') ?? '/http-bind'
-const service = new URL(params.get('service') ?? boshPath, location.href).href
+const websocketPath = document.querySelector('meta[name="websocket-path"]')?.getAttribute('content') ?? ''
+const boshService = new URL(boshPath, location.href).href
+/** The endpoints to try, in order: the one ?service= names, or WebSocket (if served) then BOSH. */
+const services = params.has('service')
+  ? [new URL(params.get('service'), location.href).href]
+  : [...(websocketPath === '' ? [] : [websocketUrl(websocketPath)]), boshService]
+
+function websocketUrl (path) {
+  const url = new URL(path, location.href)
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:'
+  return url.href
+}
+
+const transportOf = (url) => /^wss?:/.test(url) ? 'WebSocket' : 'BOSH'
 const defaultDomain = params.get('domain') ?? 'localhost'
 
 // Strophe logs every request at DEBUG by default.
@@ -42,6 +58,10 @@ const ui = {
 
 /** The connection, from log-in until Strophe reports it disconnected. */
 let conn = null
+/** Index in `services` of the endpoint `conn` uses. */
+let serviceIndex = 0
+/** The endpoint `conn` uses. */
+let service = services[0]
 /** Whether `conn` got as far as CONNECTED. */
 let connected = false
 /** Whether the user pressed Log out, so the end of the session is no error. */
@@ -75,15 +95,34 @@ function child (el, name, ns) {
 ui.login.addEventListener('submit', (event) => {
   event.preventDefault()
   if (conn !== null) return
+  connectTo(0)
+})
+
+function connectTo (index) {
+  serviceIndex = index
+  service = services[index]
   const c = new Strophe.Connection(service)
   conn = c
   connected = false
   loggingOut = false
   failure = null
   ui.connect.disabled = true
+  ui.status.dataset.transport = transportOf(service)
   // Callbacks of an earlier connection may still run; only the current one counts.
   c.connect(toJid(ui.jid.value), ui.password.value, (status, condition) => { if (c === conn) onStatus(status, condition) })
-})
+}
+
+/**
+ * A WebSocket that never got as far as CONNECTED (no endpoint, a refused
+ * upgrade, a proxy that drops it): the next endpoint is tried, once each.
+ */
+function fallBack () {
+  if (connected || loggingOut || failure !== null || serviceIndex + 1 >= services.length) return false
+  conn = null
+  setStatus('connecting', `${transportOf(service)} failed; trying ${transportOf(services[serviceIndex + 1])}…`)
+  connectTo(serviceIndex + 1)
+  return true
+}
 
 function onStatus (status, condition) {
   switch (status) {
@@ -102,6 +141,7 @@ function onStatus (status, condition) {
       conn.disconnect('authentication failed')
       break
     case Status.CONNFAIL:
+      if (transportOf(service) === 'WebSocket' && fallBack()) break
       fail(`Connection failed: ${condition ?? 'unknown error'}`)
       break
     case Status.CONNTIMEOUT:
@@ -114,6 +154,7 @@ function onStatus (status, condition) {
       if (failure === null) setStatus('disconnecting', loggingOut ? 'Logging out…' : 'Disconnecting…')
       break
     case Status.DISCONNECTED:
+      if (transportOf(service) === 'WebSocket' && fallBack()) break
       onDisconnected()
       break
   }
@@ -127,7 +168,7 @@ function fail (reason) {
 
 function onConnected () {
   connected = true
-  setStatus('connected', `Connected as ${conn.jid}`)
+  setStatus('connected', `Connected as ${conn.jid} (${transportOf(service)})`)
   ui.log.replaceChildren()
   ui.show.value = ''
   ui.login.hidden = true
@@ -142,7 +183,7 @@ function onConnected () {
     renderRoster()
     c.send($pres())
   }, () => {
-    setStatus('connected', `Connected as ${c.jid} (roster unavailable)`)
+    setStatus('connected', `Connected as ${c.jid} (${transportOf(service)}; roster unavailable)`)
     c.send($pres())
   })
   ui.to.focus()
@@ -314,8 +355,13 @@ function span (className, text) {
 // Closing or leaving the page ends the session at once (XEP-0124 13) instead of
 // leaving it online until the inactivity timeout: a beacon outlives the page,
 // and the endpoint accepts its text/plain body. The rid is Strophe's next one;
-// a terminate may come one beyond the window (XEP-0124 11).
+// a terminate may come one beyond the window (XEP-0124 11). Over WebSocket,
+// the stream's <close/> (RFC 7395 3.6) goes before the browser drops the socket.
 addEventListener('pagehide', () => {
+  if (connected && transportOf(service) === 'WebSocket') {
+    conn?._proto?.socket?.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+    return
+  }
   const proto = conn?._proto
   if (!connected || typeof proto?.sid !== 'string' || !Number.isSafeInteger(proto.rid)) return
   const body = `<body xmlns='http://jabber.org/protocol/httpbind' rid='${proto.rid}' sid='${proto.sid.replace(/[^\w-]/g, '')}' type='terminate'>` +

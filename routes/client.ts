@@ -19,6 +19,8 @@ export interface ClientOptions {
   root?: string
   /** Path of the BOSH endpoint the page connects to. Default /http-bind. */
   boshPath?: string
+  /** Path of the WebSocket endpoint the page tries first; null when none is served. Default /xmpp-websocket. */
+  websocketPath?: string | null
 }
 
 interface Asset {
@@ -44,17 +46,22 @@ export const PAGE_CSP = [
   "frame-ancestors 'none'"
 ].join('; ')
 
-/** The element in index.html that tells chat.js where BOSH is. */
+/** The elements in index.html that tell chat.js where BOSH and WebSocket are. */
 const BOSH_PATH_META = /<meta name="bosh-path" content="[^"]*">/
+const WEBSOCKET_PATH_META = /<meta name="websocket-path" content="[^"]*">/
 
 export default async function client (app: FastifyInstance, opts: ClientOptions = {}): Promise<void> {
-  const root = opts.root ?? defaultRoot()
+  const root = opts.root ?? publicRoot()
   const strophe = stropheDist()
 
   let html = await readFile(join(root, 'index.html'), 'utf8')
   if (opts.boshPath !== undefined) {
     if (!BOSH_PATH_META.test(html)) throw new Error(`${join(root, 'index.html')} has no <meta name="bosh-path">`)
     html = html.replace(BOSH_PATH_META, `<meta name="bosh-path" content="${escapeXML(opts.boshPath)}">`)
+  }
+  if (opts.websocketPath !== undefined) {
+    if (!WEBSOCKET_PATH_META.test(html)) throw new Error(`${join(root, 'index.html')} has no <meta name="websocket-path">`)
+    html = html.replace(WEBSOCKET_PATH_META, `<meta name="websocket-path" content="${escapeXML(opts.websocketPath ?? '')}">`)
   }
 
   serve(app, '/', asset(Buffer.from(html), 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP }))
@@ -100,7 +107,7 @@ function noneMatch (header: string | undefined, etag: string): boolean {
 }
 
 // This file runs from routes/ (tests) and from dist/routes/ (the build); public/ sits at the project root.
-function defaultRoot (): string {
+export function publicRoot (): string {
   const here = dirname(fileURLToPath(import.meta.url))
   const candidates = [join(here, '../public'), join(here, '../../public')]
   return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? join(here, '../public')

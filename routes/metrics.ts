@@ -3,13 +3,15 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { LINK_STATUSES, type LinkState } from '../lib/link/link.js'
 import type { SessionCounts } from '../lib/bosh/registry.js'
+import type { WsCounts } from '../lib/websocket/endpoint.js'
 
 export interface MetricsOptions {
   link: LinkState
   sessions: SessionCounts
+  websocket: WsCounts
 }
 
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, sessions }) => {
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, sessions, websocket }) => {
   app.get('/metrics', async (_request, reply) => {
     const stats = sessions.stats
     const memory = process.memoryUsage()
@@ -24,6 +26,10 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, sessions
     metric('megaphone_bosh_sessions_closed_total', 'counter', 'BOSH sessions closed, by terminal condition (normal: none).',
       [...stats.closed].sort(([a], [b]) => a.localeCompare(b)).map(([condition, n]) => [`{condition="${condition}"}`, n]))
     metric('megaphone_bosh_requests_total', 'counter', 'Well-formed BOSH requests received.', [['', stats.requests]])
+    metric('megaphone_websocket_sessions', 'gauge', 'XMPP-over-WebSocket sessions open.', [['', websocket.size]])
+    metric('megaphone_websocket_sessions_created_total', 'counter', 'WebSocket sessions accepted.', [['', websocket.created]])
+    metric('megaphone_websocket_sessions_closed_total', 'counter', 'WebSocket sessions ended, by why.',
+      [...websocket.ended].sort(([a], [b]) => a.localeCompare(b)).map(([end, n]) => [`{reason="${end}"}`, n]))
     metric('megaphone_link_status', 'gauge', 'The link to ejabberd: 1 for its current status.',
       LINK_STATUSES.map((status) => [`{status="${status}"}`, link.status === status ? 1 : 0]))
     metric('megaphone_link_sessions', 'gauge', 'Connection IDs open on the link.', [['', link.sessionCount]])

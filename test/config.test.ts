@@ -35,7 +35,9 @@ t.test('defaults apply when only the secret is given', async (t) => {
     ridSlack: 2,
     strictRequests: false
   })
-  t.same(config.client, { enabled: true })
+  t.same(config.client, { enabled: true, converse: true })
+  t.same(config.websocket, { enabled: true, path: '/xmpp-websocket', maxMessageBytes: 262_144, maxBufferedBytes: 1_048_576, pingIntervalSeconds: 30, perMessageDeflate: false, seeOtherUri: null })
+  t.same(config.memory, { idleCollect: true })
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.link) && Object.isFrozen(config.bosh.domains), 'frozen')
 })
 
@@ -96,3 +98,14 @@ for (const [what, env, message] of bad) {
     t.throws(() => loadConfig(env), { code: ErrorCode.CONFIG_INVALID, message })
   })
 }
+
+t.test('websocket options: bad values are refused with the option\'s name', async (t) => {
+  const env = { MEGAPHONE_LINK_SECRET: SECRET }
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_WEBSOCKET_PATH: 'no-slash' }), /websocket\.path/)
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_WEBSOCKET_PATH: '/http-bind' }), /websocket\.path and bosh\.path must differ/)
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_WEBSOCKET_SEE_OTHER_URI: 'http://x.example/' }), /seeOtherUri/)
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_WEBSOCKET_MAX_MESSAGE_BYTES: '10' }), /maxMessageBytes/)
+  t.equal(loadConfig({ ...env, MEGAPHONE_WEBSOCKET_SEE_OTHER_URI: 'wss://other.example/xmpp-websocket' }).websocket.seeOtherUri, 'wss://other.example/xmpp-websocket')
+  t.equal(loadConfig({ ...env, MEGAPHONE_WEBSOCKET_SEE_OTHER_URI: '' }).websocket.seeOtherUri, null, 'empty: none')
+  t.equal(loadConfig({ ...env, MEGAPHONE_WEBSOCKET_ENABLED: 'false', MEGAPHONE_WEBSOCKET_PATH: '/http-bind' }).websocket.enabled, false, 'the same path is fine when WebSocket is off')
+})

@@ -1,6 +1,7 @@
-// A TCP proxy on loopback between Megaphone's link and the real ejabberd, for
-// the failure paths a healthy ejabberd cannot be made to produce on demand:
-// garbage on the wire, a cut link, a link that goes silent, a reader that stalls.
+// A TCP proxy on loopback, for the failure paths healthy peers cannot be made
+// to produce on demand: between Megaphone's link and the real ejabberd
+// (garbage on the wire, a cut link, a link that goes silent, a reader that
+// stalls), or between a browser and Megaphone (a network that drops).
 import net from 'node:net'
 import { once } from 'node:events'
 
@@ -14,6 +15,7 @@ export class FaultProxy {
   /** Connections accepted so far: a reconnect shows up as a new one. */
   accepted = 0
   #blackhole = false
+  #refusing = false
 
   private constructor (targetHost: string, targetPort: number) {
     this.#targetHost = targetHost
@@ -33,6 +35,10 @@ export class FaultProxy {
   }
 
   #onConnection (client: net.Socket): void {
+    if (this.#refusing) {
+      client.destroy()
+      return
+    }
     this.accepted++
     const server = net.connect(this.#targetPort, this.#targetHost)
     const pair = { client, server }
@@ -66,6 +72,11 @@ export class FaultProxy {
       p.client.destroy()
       p.server.destroy()
     }
+  }
+
+  /** While on, every new connection is dropped at once: a network that is down. */
+  setRefusing (on: boolean): void {
+    this.#refusing = on
   }
 
   /** Drops everything in both directions while keeping the sockets open: a silent link. */

@@ -131,6 +131,9 @@ t.test('two users chat from the page through Megaphone, each message shown once,
   await Promise.all([waitForState(pageA.page, 'connected'), waitForState(pageB.page, 'connected')])
   t.match((await statusOf(pageA.page)).text, `Connected as ${jidA}/`)
   t.match((await statusOf(pageB.page)).text, `Connected as ${jidB}/`)
+  t.match((await statusOf(pageA.page)).text, /\(WebSocket\)$/, 'the page says it uses WebSocket')
+  t.equal(mp.app.websocket.size, 2, 'both pages are on Megaphone\'s WebSocket endpoint (RFC 7395)')
+  t.equal(mp.app.bosh.size, 0)
   t.equal(await pageA.page.isVisible('#login'), false, 'the log-in form gives way to the chat')
   await waitFor(async () => (await sessionsWithPrefix(prefix)) === 2, WAIT_MS, 'both sessions in ejabberd')
 
@@ -204,7 +207,7 @@ t.test('closing the tab ends the session at once, not at the inactivity timeout 
   const mp = await startMegaphone(t)
   const prefix = 'chatcl'
   const [user] = await registerUsers(prefix, 1, PASSWORD) as [string]
-  const { page } = await openPage(`${mp.baseUrl}/`, 'B')
+  const { page } = await openPage(`${mp.baseUrl}/?service=${mp.config.bosh.path}`, 'B')
   await logIn(page, user)
   await waitForState(page, 'connected')
   t.equal(await sessionsWithPrefix(prefix), 1)
@@ -212,6 +215,50 @@ t.test('closing the tab ends the session at once, not at the inactivity timeout 
   // Inactivity is 60 s; the beacon's terminate ends it within a few.
   await waitFor(async () => await sessionsWithPrefix(prefix) === 0, 10_000, 'the session gone from ejabberd')
   t.equal(mp.app.bosh.size, 0, 'and from Megaphone')
+})
+
+t.test('closing the tab over WebSocket closes the stream at once (RFC 7395 3.6)', async (t) => {
+  const mp = await startMegaphone(t)
+  const prefix = 'chatwscl'
+  const [user] = await registerUsers(prefix, 1, PASSWORD) as [string]
+  const { page } = await openPage(`${mp.baseUrl}/`, 'B')
+  await logIn(page, user)
+  await waitForState(page, 'connected')
+  t.equal(mp.app.websocket.size, 1)
+  await page.close({ runBeforeUnload: true })
+  await waitFor(async () => await sessionsWithPrefix(prefix) === 0, 10_000, 'the session gone from ejabberd')
+  await waitFor(() => mp.app.websocket.size === 0, 5_000, 'the WebSocket gone from Megaphone')
+  t.equal(mp.app.websocket.ended.get('normal'), 1, 'ended by the page\'s <close/>, not as a lost connection')
+})
+
+t.test('when the WebSocket is refused, the page falls back to BOSH and says so', async (t) => {
+  // An allowed-origins list without this page's origin: the WebSocket upgrade
+  // is refused (403); BOSH from the same origin needs no CORS and goes through.
+  const mp = await startMegaphone(t, { env: { MEGAPHONE_CORS_ORIGINS: 'https://elsewhere.example' } })
+  const prefix = 'chatfb'
+  const [user] = await registerUsers(prefix, 1, PASSWORD) as [string]
+  const chat = await openPage(`${mp.baseUrl}/?domain=${ej.domain}`)
+  await logIn(chat.page, user)
+  await waitForState(chat.page, 'connected')
+  t.match((await statusOf(chat.page)).text, /\(BOSH\)$/, 'connected over BOSH')
+  t.equal(mp.app.bosh.size, 1)
+  t.equal(mp.app.websocket.size, 0)
+  await logOut(chat.page)
+  // The refused upgrade shows in the console as a failed WebSocket; nothing else may.
+  t.same(chat.errors.filter((e) => !/websocket/i.test(e)), [], 'no other console error')
+})
+
+t.test('with the WebSocket endpoint turned off, the page uses BOSH directly', async (t) => {
+  const mp = await startMegaphone(t, { env: { MEGAPHONE_WEBSOCKET_ENABLED: 'false' } })
+  const prefix = 'chatbo'
+  const [user] = await registerUsers(prefix, 1, PASSWORD) as [string]
+  const chat = await openPage(`${mp.baseUrl}/?domain=${ej.domain}`)
+  await logIn(chat.page, user)
+  await waitForState(chat.page, 'connected')
+  t.match((await statusOf(chat.page)).text, /\(BOSH\)$/)
+  t.equal(mp.app.bosh.size, 1)
+  await logOut(chat.page)
+  t.same(chat.errors, [], 'no console errors')
 })
 
 t.test('a wrong password shows a log-in failure and leaves no session', async (t) => {
@@ -224,7 +271,7 @@ t.test('a wrong password shows a log-in failure and leaves no session', async (t
   t.equal((await statusOf(page)).text, 'Log-in failed: wrong JID or password')
   await page.locator('#connect:enabled').waitFor()
   t.equal(await page.isVisible('#chat'), false, 'the chat stays hidden')
-  await waitFor(() => mp.app.bosh.size === 0, WAIT_MS, 'the BOSH session to end in Megaphone')
+  await waitFor(() => mp.app.bosh.size === 0 && mp.app.websocket.size === 0, WAIT_MS, 'the session to end in Megaphone')
   t.equal(await sessionsWithPrefix(prefix), 0)
 
   // The form works again after a failure.

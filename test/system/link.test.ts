@@ -133,7 +133,7 @@ t.test('GET /health answers 200 with the link ready and counts its sessions', as
   const [c] = await usersOnline(link, prefix, 1)
   const res = await app.inject('/health')
   t.equal(res.statusCode, 200)
-  t.same(res.json(), { status: 'ok', link: 'ready', sessions: 0, linkSessions: 1, saturated: false })
+  t.same(res.json(), { status: 'ok', link: 'ready', sessions: 0, websocketSessions: 0, linkSessions: 1, saturated: false })
   await c!.logout()
 })
 

@@ -1,0 +1,168 @@
+// Converse.js, served by Megaphone at /converse/ from the installed npm
+// package, in headless Chromium against the real ejabberd: two users log in
+// over WebSocket and chat; then one user's network drops (a loopback proxy
+// between that browser and Megaphone cuts its connections and refuses new
+// ones), messages are sent to that user while it is away, and when the
+// network is back Converse resumes its stream (XEP-0198 <resumed/>, no new
+// log-in) and shows every message exactly once.
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { chromium, type Browser, type Page, type WebSocket as PageWebSocket } from 'playwright-core'
+import { request } from 'undici'
+import { startMegaphone } from '../helpers/megaphone.js'
+import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { FaultProxy } from '../helpers/fault-proxy.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const PASSWORD = 'converse-pw'
+const WAIT_MS = 20_000
+const ej = testEjabberd()
+
+let browser: Browser | undefined
+t.before(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install it with \`bash scripts/setup.sh deps\` (Debian package chromium)`)
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    timeout: 30_000,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+  })
+})
+t.teardown(async () => await browser?.close())
+
+interface ConversePage {
+  page: Page
+  errors: string[]
+  /** Every WebSocket the page opened, with the text frames each way. */
+  sockets: Array<{ url: string, sent: string[], received: string[], closed: boolean }>
+}
+
+async function openConverse (baseUrl: string): Promise<ConversePage> {
+  if (browser === undefined) throw new Error('no browser')
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  page.setDefaultTimeout(WAIT_MS)
+  const made: ConversePage = { page, errors: [], sockets: [] }
+  // Two kinds of console errors come from the test's surroundings, not from
+  // Megaphone: this machine has no DNS (the logos Converse loads from
+  // conversejs.org fail), and the test ejabberd has no PEP (mod_pubsub), so
+  // Converse's OMEMO and emoji lookups get service-unavailable.
+  const expected = /net::ERR_NAME_NOT_RESOLVED|OMEMO|xmlns="http:\/\/jabber.org\/protocol\/pubsub"/
+  page.on('console', (msg) => { if (msg.type() === 'error' && !expected.test(msg.text())) made.errors.push(msg.text()) })
+  page.on('pageerror', (err) => { made.errors.push(err.message) })
+  page.on('websocket', (ws: PageWebSocket) => {
+    const record = { url: ws.url(), sent: [] as string[], received: [] as string[], closed: false }
+    made.sockets.push(record)
+    ws.on('framesent', (f) => { record.sent.push(String(f.payload)) })
+    ws.on('framereceived', (f) => { record.received.push(String(f.payload)) })
+    ws.on('close', () => { record.closed = true })
+  })
+  const res = await page.goto(`${baseUrl}/converse/`)
+  if (res?.status() !== 200) throw new Error(`GET /converse/ answered ${res?.status() ?? 'nothing'}`)
+  return made
+}
+
+async function logIn ({ page }: ConversePage, jid: string): Promise<void> {
+  await page.locator('input[name="jid"]').fill(jid)
+  await page.locator('input[name="password"]').fill(PASSWORD)
+  await page.locator('#converse-login button[type="submit"]').click()
+  await page.locator('converse-roster').first().waitFor()
+}
+
+/** Opens the chat with `jid` from the roster. */
+async function openChat ({ page }: ConversePage, jid: string): Promise<void> {
+  await page.locator(`converse-roster a.open-chat[data-jid="${jid}"], converse-roster [data-jid="${jid}"] a.open-chat`).first().click()
+  await page.locator(`converse-chat[jid="${jid}"] textarea.chat-textarea`).waitFor()
+}
+
+async function sendTo ({ page }: ConversePage, jid: string, text: string): Promise<void> {
+  const box = page.locator(`converse-chat[jid="${jid}"] textarea.chat-textarea`)
+  await box.fill(text)
+  await box.press('Enter')
+}
+
+/** How many times `text` shows in the chat with `jid`. */
+async function shown ({ page }: ConversePage, jid: string, text: string): Promise<number> {
+  return await page.locator(`converse-chat[jid="${jid}"] .chat-msg__text`, { hasText: text }).count()
+}
+
+async function waitShown (p: ConversePage, jid: string, text: string): Promise<void> {
+  await p.page.locator(`converse-chat[jid="${jid}"] .chat-msg__text`, { hasText: text }).first().waitFor()
+}
+
+t.test('Megaphone serves Converse.js at /converse/, preconfigured for its own endpoints', async (t) => {
+  const mp = await startMegaphone(t)
+  const page = await request(`${mp.baseUrl}/converse/`)
+  t.equal(page.statusCode, 200)
+  const html = await page.body.text()
+  t.match(html, /"websocket_url":"\/xmpp-websocket"/, 'WebSocket first')
+  t.match(html, /"bosh_service_url":"\/http-bind"/, 'BOSH as the fallback')
+  t.match(html, /"enable_smacks":true/, 'XEP-0198 on')
+  t.match(page.headers['content-security-policy'], /default-src 'self'/)
+  const js = await request(`${mp.baseUrl}/converse/dist/converse.min.js`)
+  t.equal(js.statusCode, 200, 'the package\'s files from node_modules')
+  t.match(js.headers['content-type'], /javascript/)
+  t.ok(js.headers.etag, 'with an ETag')
+  await js.body.dump()
+
+  const off = await startMegaphone(t, { env: { MEGAPHONE_CLIENT_CONVERSE: 'false' } })
+  const none = await request(`${off.baseUrl}/converse/`)
+  t.equal(none.statusCode, 404, 'turned off: not served')
+  await none.body.dump()
+})
+
+t.test('Converse.js: two users chat over WebSocket; one loses its network, is sent messages, and resumes its stream (XEP-0198) showing each once', async (t) => {
+  const prefix = 'conv'
+  const mp = await startMegaphone(t)
+  const [a, b] = await registerUsers(prefix, 2, PASSWORD) as [string, string]
+  const jidA = `${a}@${ej.domain}`
+  const jidB = `${b}@${ej.domain}`
+  for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
+    t.equal(await ctl('add_roster_item', user, ej.domain, `${contact}@${ej.domain}`, name, 'both'), 'ok')
+  }
+  // A reaches Megaphone through a proxy that plays its network; B directly.
+  const url = new URL(mp.baseUrl)
+  const network = await FaultProxy.start(url.hostname, Number(url.port))
+  t.teardown(async () => await network.close())
+
+  const pageA = await openConverse(`http://127.0.0.1:${network.port}`)
+  const pageB = await openConverse(mp.baseUrl)
+  await logIn(pageA, jidA)
+  await logIn(pageB, jidB)
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 2, WAIT_MS, 'both sessions in ejabberd')
+  t.equal(mp.app.websocket.size, 2, 'both over WebSocket')
+  t.equal(mp.app.bosh.size, 0, 'neither over BOSH')
+  const socketA = pageA.sockets[0]
+  t.ok(socketA?.received.some((f) => f.startsWith('<enabled ') && f.includes("resume='true'")), 'A enabled stream management with resumption')
+
+  await openChat(pageA, jidB)
+  await openChat(pageB, jidA)
+  await sendTo(pageA, jidB, 'hello from A')
+  await waitShown(pageB, jidA, 'hello from A')
+  await sendTo(pageB, jidA, 'hello from B')
+  await waitShown(pageA, jidB, 'hello from B')
+
+  // A's network goes down: its WebSocket is cut, and reconnections fail.
+  network.setRefusing(true)
+  network.cut()
+  await waitFor(() => socketA?.closed === true, WAIT_MS, 'A\'s browser to see its WebSocket closed')
+  const away = ['while away 1', 'while away 2', 'while away 3']
+  for (const text of away) await sendTo(pageB, jidA, text)
+  // Sent by B's browser before A's network is back; ejabberd holds them for A's session, which waits to be resumed.
+  await waitFor(() => pageB.sockets.some((s) => s.sent.some((f) => f.includes('while away 3'))), WAIT_MS, 'B\'s browser to send them')
+  t.equal(await shown(pageA, jidB, 'while away'), 0, 'A has not seen them yet')
+
+  network.setRefusing(false)
+  await waitFor(() => pageA.sockets.some((s, i) => i > 0 && s.received.some((f) => f.startsWith('<resumed '))), WAIT_MS, 'A\'s Converse to resume its stream')
+  const later = pageA.sockets.slice(1)
+  t.ok(later.some((s) => s.sent.some((f) => f.startsWith('<resume '))), 'A asked to resume its stream')
+  t.ok(later.some((s) => s.received.some((f) => f.startsWith('<resumed '))), 'and got XEP-0198 <resumed/>')
+  t.notOk(later.some((s) => s.sent.some((f) => f.includes('urn:ietf:params:xml:ns:xmpp-bind'))), 'no new resource bound: the same session goes on')
+  for (const text of away) await waitShown(pageA, jidB, text)
+  for (const text of [...away, 'hello from B']) t.equal(await shown(pageA, jidB, text), 1, `A shows "${text}" exactly once`)
+  t.equal(await sessionsWithPrefix(prefix), 2, 'still one session each in ejabberd')
+
+  await sendTo(pageA, jidB, 'back again')
+  await waitShown(pageB, jidA, 'back again')
+  t.equal(await shown(pageB, jidA, 'back again'), 1)
+  t.same(pageB.errors, [], 'no console errors on B')
+})
