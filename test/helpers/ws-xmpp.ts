@@ -17,6 +17,9 @@ export interface WsOptions {
   origin?: string
   /** Answer pings (default true); false plays a client whose network died. */
   autoPong?: boolean
+  headers?: Record<string, string>
+  /** Offer RFC 7692 compression (default false). */
+  perMessageDeflate?: boolean
 }
 
 /** The upgrade refused: its HTTP status and body. */
@@ -48,6 +51,8 @@ export class WsClient {
     const ws = new WebSocket(url, opts.protocols ?? ['xmpp'], {
       ...(opts.origin === undefined ? {} : { origin: opts.origin }),
       autoPong: opts.autoPong ?? true,
+      headers: opts.headers,
+      perMessageDeflate: opts.perMessageDeflate ?? false,
       handshakeTimeout: 10_000
     })
     return await new Promise((resolve, reject) => {

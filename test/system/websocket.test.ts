@@ -5,7 +5,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { startMegaphone, type Megaphone } from '../helpers/megaphone.js'
-import { registerUsers, sessionsWithPrefix, testEjabberd, waitFor, waitForSessions } from '../helpers/ejabberd.js'
+import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor, waitForSessions } from '../helpers/ejabberd.js'
 import { CLOSE, FRAMING, WsClient, openElement, type Refused } from '../helpers/ws-xmpp.js'
 
 const PASSWORD = 'secret-pw'
@@ -157,6 +157,34 @@ t.test('Origin: a browser page from an origin not allowed is refused; allowed or
   const none = await WsClient.connect(wsUrl(mp))
   t.equal(none.ws.protocol, 'xmpp', 'no Origin (not a browser) connects')
   none.ws.close()
+})
+
+t.test('the browser\'s address reaches ejabberd: the socket\'s, or X-Forwarded-For behind a trusted proxy', async (t) => {
+  const [u, v] = await registerUsers('wsh', 2, PASSWORD)
+  const direct = await startMegaphone(t)
+  const c1 = await WsClient.connect(wsUrl(direct), { headers: { 'x-forwarded-for': '203.0.113.9' } })
+  await c1.login(u as string, PASSWORD, 'direct')
+  t.match(await ctl('user_ip', u as string, ej.domain, 'direct'), { ip: '127.0.0.1' }, 'untrusted: X-Forwarded-For ignored')
+  const proxied = await startMegaphone(t, { env: { MEGAPHONE_HTTP_TRUST_PROXY: 'true' } })
+  const c2 = await WsClient.connect(wsUrl(proxied), { headers: { 'x-forwarded-for': '203.0.113.9' } })
+  await c2.login(v as string, PASSWORD, 'proxied')
+  t.match(await ctl('user_ip', v as string, ej.domain, 'proxied'), { ip: '203.0.113.9' }, 'behind a trusted proxy: the forwarded address')
+  c1.send(CLOSE)
+  c2.send(CLOSE)
+  await Promise.all([c1.closeCode(), c2.closeCode()])
+})
+
+t.test('permessage-deflate (RFC 7692) is off unless configured', async (t) => {
+  const off = await startMegaphone(t)
+  const a = await WsClient.connect(wsUrl(off), { perMessageDeflate: true })
+  t.equal(a.ws.extensions, '', 'offered by the client, not accepted by default')
+  a.ws.close()
+  const on = await startMegaphone(t, { env: { MEGAPHONE_WEBSOCKET_PER_MESSAGE_DEFLATE: 'true' } })
+  const b = await WsClient.connect(wsUrl(on), { perMessageDeflate: true })
+  t.match(b.ws.extensions, /permessage-deflate/, 'accepted when turned on')
+  b.send(openElement())
+  t.match(await b.next(), /^<open /, 'and the stream works compressed')
+  b.ws.close()
 })
 
 t.test('pings: a client that stops answering is dropped, its session ended as a lost network', async (t) => {
