@@ -1,6 +1,8 @@
 // The parent's side of bosh-clients.ts, for the memory benchmarks
 // (bosh-memory.ts, rss.ts): N BOSH sessions logged in by a client process of
 // their own, checked (every session alive, one request held), and terminated.
+// A ws:// URL gets ws-clients.ts instead: N WebSocket sessions (RFC 7395),
+// checked (every one open) and closed, through the same messages.
 import type { BoshClientsMessage, BoshClientsOptions, BoshClientsRequest, BoshClientsStatus } from './bosh-clients.js'
 import type { Ejabberd } from '../../test/helpers/ejabberd.js'
 import { PASSWORD, USER_PREFIX } from './bench-run.js'
@@ -38,7 +40,8 @@ export async function startClients (label: string, url: string, server: Ejabberd
     loginTimeoutMs: LOGIN_TIMEOUT_MS,
     waitSeconds: settings.waitSeconds
   }
-  const { child, exited } = runningClients.current = forkChild('bosh-clients', [JSON.stringify(opts)])
+  const program = url.startsWith('ws:') || url.startsWith('wss:') ? 'ws-clients' : 'bosh-clients'
+  const { child, exited } = runningClients.current = forkChild(program, [JSON.stringify(opts)])
   const ready = await nextMessage<BoshClientsMessage>(child, loginTimeoutMs(n), `${label}: ${n} logins`)
   if (ready.type !== 'ready') throw new Error(`${label}: ${n} logins: ${ready.type === 'error' ? ready.message : ready.type}`)
   return { child, exited, loginMs: ready.loginMs, label }

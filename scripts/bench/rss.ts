@@ -1,9 +1,9 @@
-// Benchmark: memory per idle BOSH session as the machine pays it. Whole-process
+// Benchmark: memory per idle session as the machine pays it. Whole-process
 // resident memory (VmRSS from /proc, read from outside, no forced garbage
-// collection anywhere), before and after N idle authenticated sessions with
-// one request held each: Megaphone's Node process and its ejabberd, beside
-// ejabberd's own mod_bosh measured the same way in the same run
-// (docs/bench-rss.md).
+// collection anywhere), before and after N idle authenticated sessions:
+// Megaphone's Node process and its ejabberd, over BOSH (one request held
+// each) and over WebSocket (RFC 7395), beside ejabberd's own mod_bosh and
+// WebSocket measured the same way in the same run (docs/bench-rss.md).
 //
 //   npm run build && node dist/scripts/bench/rss.js [--sizes 1000,5000,9000] [--settle-s 10]
 //
@@ -13,8 +13,9 @@
 //    an earlier phase freed stays resident and would hide this one's cost),
 //    and for Megaphone a fresh Megaphone process on its defaults.
 //    200 sessions in and out through the path, so that code is loaded and
-//    compiled; settle; read; N sessions log in (bosh-clients.ts, a process of
-//    its own) and idle with one request held; settle; read; terminate them
+//    compiled; settle; read; N sessions log in (bosh-clients.ts or
+//    ws-clients.ts, a process of its own) and idle (BOSH: one request held);
+//    settle; read; terminate them
 //    all; settle; read again (what is given back). Per session =
 //    (loaded - before) / N.
 // 3. Print one table, the extrapolation to 1,000,000 sessions, and the
@@ -44,21 +45,26 @@ const OPTIONS = {
   ...runOptions(2400, '1000,5000,9000'),
   'settle-s': { type: 'string', default: '10' },
   'megaphone-node-args': { type: 'string', default: '' },
-  paths: { type: 'string', default: 'Megaphone,mod_bosh' }
+  paths: { type: 'string', default: 'Megaphone,mod_bosh,Megaphone-ws,ejabberd-ws' }
 } as const
 
 const HELP = `Usage: node dist/scripts/bench/rss.js [options]   (after: npm run build)
 
   --sizes N,N     session counts to measure, each <= ${MAX_SIZE} (default 1000,5000,9000)
   --settle-s S    wait before every reading (default 10)
-  --paths P,P     which to measure: Megaphone, mod_bosh or both (default both)
+  --paths P,P     which to measure (default all four): Megaphone (BOSH through Megaphone),
+                  mod_bosh (ejabberd's BOSH), Megaphone-ws (WebSocket through Megaphone),
+                  ejabberd-ws (ejabberd's own WebSocket, ejabberd_http_ws)
   --megaphone-node-args A,A  Node options for Megaphone's process (e.g. --max-semi-space-size=2)
   --concurrency C logins (and terminations) in flight at once (default 100)
   --timeout-s S   bound on the whole run (default 2400)
   --keep-state    keep .state/bench-<pid> (config, logs) after the run
 `
 
-type Path = 'Megaphone' | 'mod_bosh'
+const PATHS = ['Megaphone', 'mod_bosh', 'Megaphone-ws', 'ejabberd-ws'] as const
+type Path = (typeof PATHS)[number]
+/** Paths through Megaphone: its process is measured too. */
+const viaMegaphone = (path: Path): boolean => path === 'Megaphone' || path === 'Megaphone-ws'
 
 /** One moment of a phase: resident memory from /proc, and the secondary figures. */
 interface Moment {
@@ -101,10 +107,16 @@ async function phase (path: Path, n: number, settleMs: number, settings: ClientS
   const server = await run.restartEjabberd()
   const ejabberdPid = await ejabberdOsPid(server)
   let megaphone: Megaphone | null = null
-  let url = `http://127.0.0.1:${server.httpPort}/http-bind`
-  if (path === 'Megaphone') {
+  let url = path === 'ejabberd-ws' ? `ws://127.0.0.1:${server.httpPort}/ws` : `http://127.0.0.1:${server.httpPort}/http-bind`
+  if (viaMegaphone(path)) {
     megaphone = running.megaphone = await startMegaphoneProcess(server, nodeArgs)
     url = megaphone.url
+    if (path === 'Megaphone-ws') {
+      const ws = new URL(megaphone.url)
+      ws.protocol = 'ws:'
+      ws.pathname = '/xmpp-websocket'
+      url = ws.href
+    }
   }
   await inAndOut(`${path} warm-up`, url, server, Math.min(n, WARM_UP), settings)
   if (megaphone !== null) await waitForMegaphoneEmpty(megaphone, CLOSE_TIMEOUT_MS)
@@ -133,32 +145,34 @@ async function phase (path: Path, n: number, settleMs: number, settings: ClientS
 
 const f = (x: number, digits = 1): string => Number.isFinite(x) ? x.toFixed(digits) : '-'
 const perSession = (p: Phase, key: Exclude<keyof Moment, 'spaces'>): number => (p.loaded[key] - p.before[key]) / p.n
-/** What one session costs in all on a path: both processes for Megaphone, ejabberd for mod_bosh. */
-const total = (p: Phase): number => p.path === 'Megaphone' ? perSession(p, 'megaphoneRss') + perSession(p, 'ejabberdRss') : perSession(p, 'ejabberdRss')
+/** What one session costs in all on a path: both processes through Megaphone, ejabberd alone for its own endpoints. */
+const total = (p: Phase): number => viaMegaphone(p.path) ? perSession(p, 'megaphoneRss') + perSession(p, 'ejabberdRss') : perSession(p, 'ejabberdRss')
 
 function report (phases: readonly Phase[], meta: { version: string, settleS: number, nodeArgs: readonly string[] }): string {
   const rows = phases.map((p) => [
     String(p.n), p.path,
-    p.path === 'Megaphone' ? f(perSession(p, 'megaphoneRss') / KiB) : 'n/a',
+    viaMegaphone(p.path) ? f(perSession(p, 'megaphoneRss') / KiB) : 'n/a',
     f(perSession(p, 'ejabberdRss') / KiB),
     f(total(p) / KiB),
     f((total(p) * 1_000_000) / (1024 * MiB), 1),
-    p.path === 'Megaphone' ? f((p.after.megaphoneRss - p.before.megaphoneRss) / MiB) : 'n/a',
+    viaMegaphone(p.path) ? f((p.after.megaphoneRss - p.before.megaphoneRss) / MiB) : 'n/a',
     f((p.after.ejabberdRss - p.before.ejabberdRss) / MiB),
-    p.path === 'Megaphone' ? f(perSession(p, 'megaphoneHeap') / KiB) : 'n/a',
+    viaMegaphone(p.path) ? f(perSession(p, 'megaphoneHeap') / KiB) : 'n/a',
     f(perSession(p, 'erlangTotal') / KiB)
   ])
   const sizes = [...new Set(phases.map((p) => p.n))]
-  const ratios = sizes.map((n) => {
-    const m = phases.find((p) => p.n === n && p.path === 'Megaphone')
-    const b = phases.find((p) => p.n === n && p.path === 'mod_bosh')
-    return m === undefined || b === undefined ? '' : `  N = ${n}: Megaphone (both processes) / mod_bosh = ${f(total(m) / total(b), 2)}`
-  }).filter((l) => l !== '')
+  const ratio = (n: number, ours: Path, theirs: Path): string => {
+    const m = phases.find((p) => p.n === n && p.path === ours)
+    const b = phases.find((p) => p.n === n && p.path === theirs)
+    return m === undefined || b === undefined ? '' : `  N = ${n}: ${ours} (both processes) / ${theirs} = ${f(total(m) / total(b), 2)}`
+  }
+  const ratios = sizes.flatMap((n) => [ratio(n, 'Megaphone', 'mod_bosh'), ratio(n, 'Megaphone-ws', 'ejabberd-ws'), ratio(n, 'Megaphone-ws', 'Megaphone')])
+    .filter((l) => l !== '')
   return [
-    `# Resident memory per idle BOSH session: Megaphone and mod_bosh (${new Date().toISOString().slice(0, 10)})`, '',
+    `# Resident memory per idle session: BOSH and WebSocket, Megaphone and ejabberd's own (${new Date().toISOString().slice(0, 10)})`, '',
     `\`${commandLine()}\``, '',
     `${meta.version}; Node ${process.version}; ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}; ${(os.totalmem() / 1024 / MiB).toFixed(0)} GiB.`,
-    `Each session: authenticated, idle, one request held (wait ${WAIT_SECONDS} s). RSS: VmRSS of /proc/<pid>/status, read from outside after ${meta.settleS} s of settling; no forced GC in any measured process.`,
+    `Each session: authenticated, idle; over BOSH with one request held (wait ${WAIT_SECONDS} s), over WebSocket its open connection. RSS: VmRSS of /proc/<pid>/status, read from outside after ${meta.settleS} s of settling; no forced GC in any measured process.`,
     `ejabberd's VM flags: ${process.env.MEGAPHONE_EJABBERD_ERL_FLAGS ?? '(scripts/ejabberd.sh defaults)'}. Megaphone's extra Node options: ${meta.nodeArgs.length === 0 ? 'none' : meta.nodeArgs.join(' ')}.`,
     `Every phase from fresh processes (ejabberd restarted, a new Megaphone), ${WARM_UP} sessions in and out before the first reading. Per session: (loaded - before) / N.`, '',
     ...markdownTable([['N', 'path', 'Megaphone RSS, KiB/session', 'ejabberd RSS, KiB/session', 'total, KiB/session', '1,000,000 sessions, GiB',
@@ -166,7 +180,7 @@ function report (phases: readonly Phase[], meta: { version: string, settleS: num
       'ejabberd erlang:memory(total), KiB/session (diagnosis)'], ...rows]),
     '', 'Ratios:', ...ratios, '',
     'Megaphone\'s V8 heap spaces, committed KiB per session (loaded - before; diagnosis):',
-    ...phases.filter((p) => p.path === 'Megaphone').map((p) => `  N = ${p.n}: ` + Object.keys(p.loaded.spaces)
+    ...phases.filter((p) => viaMegaphone(p.path)).map((p) => `  N = ${p.n}, ${p.path}: ` + Object.keys(p.loaded.spaces)
       .map((k) => `${k} ${f(((p.loaded.spaces[k] ?? 0) - (p.before.spaces[k] ?? 0)) / p.n / KiB)}`).join(', ')),
     '',
     'Login time: ' + phases.map((p) => `${p.path} N = ${p.n} ${f(p.loginMs / 1000)} s`).join('; '), ''
@@ -183,14 +197,14 @@ run.main(async () => {
   const settings: ClientSettings = { waitSeconds: WAIT_SECONDS, concurrency }
   const nodeArgs = String(args['megaphone-node-args']).split(',').filter((a) => a !== '')
   const paths = String(args.paths).split(',')
-  for (const p of paths) if (p !== 'Megaphone' && p !== 'mod_bosh') throw new Error(`--paths: Megaphone or mod_bosh, not ${p}`)
+  for (const p of paths) if (!(PATHS as readonly string[]).includes(p)) throw new Error(`--paths: ${PATHS.join(', ')}, not ${p}`)
   run.begin(cli.settings)
   const maxN = Math.max(...sizes)
   const { version } = await run.startEjabberd(maxN, { countProcesses: false })
 
   const phases: Phase[] = []
   for (const [i, n] of sizes.entries()) {
-    const order: Path[] = i % 2 === 0 ? ['Megaphone', 'mod_bosh'] : ['mod_bosh', 'Megaphone']
+    const order: Path[] = i % 2 === 0 ? [...PATHS] : [...PATHS].reverse()
     for (const path of order.filter((p) => paths.includes(p))) phases.push(await phase(path, n, settleMs, settings, nodeArgs))
   }
   await run.finish(report(phases, { version, settleS: settleMs / 1000, nodeArgs }))
