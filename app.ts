@@ -23,7 +23,7 @@ import { WsEndpoint } from './lib/websocket/endpoint.js'
 
 export interface AppOptions {
   link: Link
-  config: Pick<Config, 'http' | 'bosh' | 'websocket' | 'client'>
+  config: Pick<Config, 'http' | 'bosh' | 'websocket' | 'client' | 'instance'>
   /** The process's one pino logger; none in tests unless given. */
   loggerInstance?: FastifyBaseLogger
   /** For tests that drive BOSH timing. */
@@ -57,7 +57,7 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
   // request per client that is one logger object per session. Routes log
   // with their own fields (sid, condition) instead of a request id.
   app.setChildLoggerFactory((logger) => logger)
-  const registry = new Registry({ upstream: link, log: app.log.child({ component: 'bosh' }), clock, ...config.bosh })
+  const registry = new Registry({ upstream: link, log: app.log.child({ component: 'bosh' }), clock, instance: config.instance, ...config.bosh })
   app.decorate('bosh', registry)
   const ws = config.websocket
   const websocket = new WsEndpoint({

@@ -117,6 +117,12 @@ export interface Config {
   websocket: WebsocketConfig
   client: ClientConfig
   memory: MemoryConfig
+  /**
+   * This process's tag among several behind one load balancer: every BOSH
+   * sid starts with it, so the balancer routes each request to the process
+   * that holds its session. 1 to 16 lower-case letters and digits. Default none.
+   */
+  instance: string | null
   /** pino level: fatal, error, warn, info, debug, trace or silent. Default info. */
   logLevel: string
 }
@@ -226,6 +232,12 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   const fileMemory = isObject(file.memory) ? file.memory : {}
   const idleCollect = boolean('memory.idleCollect (MEGAPHONE_MEMORY_IDLE_COLLECT)', env.MEGAPHONE_MEMORY_IDLE_COLLECT ?? fileMemory.idleCollect, true)
 
+  const instanceRaw = env.MEGAPHONE_INSTANCE ?? file.instance ?? null
+  if (instanceRaw !== null && instanceRaw !== '' && (typeof instanceRaw !== 'string' || !/^[a-z0-9]{1,16}$/.test(instanceRaw))) {
+    invalid('instance (MEGAPHONE_INSTANCE) must be 1 to 16 lower-case letters and digits, e.g. h1w2')
+  }
+  const instance = instanceRaw === '' ? null : instanceRaw as string | null
+
   return deepFreeze({
     http: { host: httpHost, port: httpPort, trustProxy, tlsCertFile, tlsKeyFile },
     link: { host, secret, ...numbers },
@@ -233,6 +245,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
     websocket: { enabled: wsEnabled, path: wsPath, perMessageDeflate, seeOtherUri, ...wsNumbers },
     client: { enabled: clientEnabled, converse },
     memory: { idleCollect },
+    instance,
     logLevel
   })
 }

@@ -109,3 +109,11 @@ t.test('websocket options: bad values are refused with the option\'s name', asyn
   t.equal(loadConfig({ ...env, MEGAPHONE_WEBSOCKET_SEE_OTHER_URI: '' }).websocket.seeOtherUri, null, 'empty: none')
   t.equal(loadConfig({ ...env, MEGAPHONE_WEBSOCKET_ENABLED: 'false', MEGAPHONE_WEBSOCKET_PATH: '/http-bind' }).websocket.enabled, false, 'the same path is fine when WebSocket is off')
 })
+
+t.test('instance: a short tag of lower-case letters and digits, or none', async (t) => {
+  const env = { MEGAPHONE_LINK_SECRET: SECRET }
+  t.equal(loadConfig(env).instance, null)
+  t.equal(loadConfig({ ...env, MEGAPHONE_INSTANCE: 'h1w2' }).instance, 'h1w2')
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_INSTANCE: 'H1-w2' }), /instance \(MEGAPHONE_INSTANCE\)/)
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_INSTANCE: 'a'.repeat(17) }), /instance/)
+})

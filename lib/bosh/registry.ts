@@ -35,6 +35,12 @@ export interface BoshLimits {
 }
 
 export interface RegistryOptions extends BoshLimits {
+  /**
+   * This process's tag, the start of every sid it issues (`<tag>-<128 random
+   * bits>`), so that a load balancer can send each request of a session to
+   * the process that holds it (scripts/haproxy.cfg.template). None: bare random sids.
+   */
+  instance?: string | null
   upstream: Upstream
   log: Log
   clock?: Clock
@@ -84,10 +90,12 @@ export class Registry implements SessionCounts, BoshEndpoint {
   /** Sessions closed, by terminal condition ('normal' for none). */
   readonly #closed = new Map<string, number>()
   readonly #params = new Map<string, SessionParams>()
+  readonly #sidPrefix: string
 
   constructor (options: RegistryOptions) {
-    const { upstream, log, clock = systemClock, defer = queueMicrotask, ...limits } = options
+    const { upstream, log, clock = systemClock, defer = queueMicrotask, instance = null, ...limits } = options
     this.#limits = limits
+    this.#sidPrefix = instance === null ? '' : `${instance}-`
     this.#log = log
     this.#ctx = {
       upstream,
@@ -109,6 +117,9 @@ export class Registry implements SessionCounts, BoshEndpoint {
   }
 
   get (sid: string): Session | undefined { return this.#sessions.get(sid) }
+
+  /** The sids of the sessions open now (tests, diagnostics). */
+  sids (): IterableIterator<string> { return this.#sessions.keys() }
 
   contentTypeOf (sid: string): string | undefined { return this.#sessions.get(sid)?.contentType }
 
@@ -195,7 +206,7 @@ export class Registry implements SessionCounts, BoshEndpoint {
       // XEP-0124 9.1: the client asks for acknowledgements with ack='1'.
       acks: attrs.ack === '1' || boolAttr(attrs, 'ack')
     })
-    const session = new Session(newSid(), params, newkey?.toLowerCase() ?? null, body.rid, respond, this.#ctx)
+    const session = new Session(this.#sidPrefix + newSid(), params, newkey?.toLowerCase() ?? null, body.rid, respond, this.#ctx)
     this.#sessions.set(session.sid, session)
     this.#created++
     this.#log.debug({ sid: session.sid, waitSeconds, hold }, 'session created')
@@ -215,7 +226,7 @@ function own (s: string): string {
   return Buffer.from(s, 'utf8').toString('utf8')
 }
 
-/** XEP-0124 7.1: at least 128 bits from a CSPRNG; URL-safe. */
+/** XEP-0124 7.1: at least 128 bits from a CSPRNG; URL-safe (after the instance's tag, if any). */
 function newSid (): string {
   return randomBytes(16).toString('hex')
 }

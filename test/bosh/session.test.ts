@@ -111,6 +111,17 @@ t.test('session creation response carries the negotiated attributes and the stre
   t.ok(el.getChild('features'), 'features in the creation response')
 })
 
+t.test('sids are 128 random bits, after this process\'s instance tag when it has one', async (t) => {
+  const { up, registry } = setup()
+  t.match(created(registry, up).sid, /^[0-9a-f]{32}$/)
+  const clock = new FakeClock()
+  const tagged = new Registry({ ...LIMITS, instance: 'h1w2', upstream: up, log: silent, clock, defer: (fn) => fn() })
+  const a = created(tagged, up).sid
+  const b = created(tagged, up).sid
+  t.match(a, /^h1w2-[0-9a-f]{32}$/, 'the tag, a dash, then the random part')
+  t.not(a, b)
+})
+
 t.test('creation for a domain not served gets host-unknown and opens nothing (XEP-0124 17.2)', async (t) => {
   const { up, registry } = setup()
   t.equal(send(registry, { rid: 1, to: 'elsewhere.example', wait: 10, hold: 1 }).el.attrs.condition, 'host-unknown')

@@ -2,7 +2,7 @@
 // free ports and a state directory of its own): Megaphone and its private
 // ejabberd come up, BOSH logs a user in, the chat page is served, and Ctrl-C
 // (SIGINT to the process group) stops both.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { execFile } from 'node:child_process'
 import { rmSync } from 'node:fs'
@@ -16,18 +16,34 @@ import { freePorts } from '../helpers/ports.js'
 t.setTimeout(300_000)
 
 t.test('setup.sh run serves BOSH and the chat page for a private ejabberd, and Ctrl-C stops both', async (t) => {
-  const [httpPort, c2sPort, ejHttpPort, linkPort] = await freePorts(4) as [number, number, number, number]
-  const stateDir = join(PROJECT_ROOT, `.state/setup-run-${process.pid}`)
+  await runAndStop(t, [])
+})
+
+t.test('setup.sh run --processes 2: two Megaphone processes behind HAProxy on the same port; Ctrl-C stops everything', async (t) => {
+  const seen = await runAndStop(t, ['--processes', '2'])
+  t.match(seen.output, /2 Megaphone processes \(w1=127\.0\.0\.1:\d+ w2=127\.0\.0\.1:\d+\) behind HAProxy/, 'says what it runs')
+  t.match(seen.sid, /^w[12]-[0-9a-f]{32}$/, 'the session\'s sid carries its process\'s tag')
+})
+
+/**
+ * Runs `setup.sh run ARGS` on free ports and a state directory of its own,
+ * waits for /health, checks the chat page and a BOSH login, then sends Ctrl-C
+ * and checks that everything stopped. Returns the output and the login's sid.
+ */
+async function runAndStop (t: Test, args: string[]): Promise<{ output: string, sid: string }> {
+  const [httpPort, c2sPort, ejHttpPort, linkPort, p1, p2] = await freePorts(6) as [number, number, number, number, number, number]
+  const stateDir = join(PROJECT_ROOT, `.state/setup-run-${process.pid}-${args.length}`)
   const env = {
     ...process.env,
     MEGAPHONE_HTTP_PORT: String(httpPort),
+    MEGAPHONE_PROCESS_PORTS: `${p1},${p2}`,
     MEGAPHONE_EJABBERD_STATE: stateDir,
     MEGAPHONE_EJABBERD_C2S_PORT: String(c2sPort),
     MEGAPHONE_EJABBERD_HTTP_PORT: String(ejHttpPort),
     MEGAPHONE_LINK_PORT: String(linkPort),
     MEGAPHONE_LOG_LEVEL: 'warn'
   }
-  const child = spawn('bash', ['scripts/setup.sh', 'run'], { cwd: PROJECT_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('bash', ['scripts/setup.sh', 'run', ...args], { cwd: PROJECT_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (d: Buffer) => { output += d.toString() })
   child.stderr.on('data', (d: Buffer) => { output += d.toString() })
@@ -61,6 +77,7 @@ t.test('setup.sh run serves BOSH and the chat page for a private ejabberd, and C
   const c = new BoshClient(`${base}/http-bind`, { domain: 'localhost' })
   await c.login('setuprun', 'pw-123')
   t.match(c.jid, 'setuprun@localhost/', 'logged in over BOSH')
+  const sid = c.sid
 
   // Ctrl-C: the terminal sends SIGINT to the whole foreground process group.
   process.kill(-(child.pid as number), 'SIGINT')
@@ -73,7 +90,8 @@ t.test('setup.sh run serves BOSH and the chat page for a private ejabberd, and C
   const status = await script(['scripts/ejabberd.sh', 'status'], env).then(() => 'running', (err: Error) => err.message)
   t.match(status, /exit 3/, 'ejabberd stopped too')
   ejabberdStopped = /exit 3/.test(status)
-})
+  return { output, sid }
+}
 
 async function script (args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return await new Promise((resolve, reject) => {

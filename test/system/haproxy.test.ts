@@ -1,0 +1,102 @@
+// Three Megaphone processes behind Debian's HAProxy, configured by
+// scripts/haproxy.sh: each process tags its sids with its instance, and
+// HAProxy routes every BOSH request of a session to the process that holds
+// it, by the sid in the <body> start tag only. Strophe clients over BOSH and
+// over WebSocket, through HAProxy's one port, chat in pairs across processes.
+import t, { type Test } from 'tap'
+import { spawn, execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { startMegaphone, type Megaphone } from '../helpers/megaphone.js'
+import { inBatches } from '../helpers/batches.js'
+import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
+import { registerUsers, waitFor } from '../helpers/ejabberd.js'
+import { freePorts } from '../helpers/ports.js'
+import { PROJECT_ROOT } from '../helpers/root.js'
+import { PASSWORD, chatInPairs, connect, disconnectAll } from '../helpers/strophe.js'
+
+const INSTANCES = ['w1', 'w2', 'w3']
+
+/** HAProxy in the foreground on a free port, in front of `megaphones`; stopped when `t` ends. */
+async function startHaproxy (t: Test, megaphones: Megaphone[]): Promise<string> {
+  const [port] = await freePorts(1) as [number]
+  const servers = megaphones.map((mp, i) => `${INSTANCES[i] as string}=${new URL(mp.baseUrl).host}`)
+  const config = execFileSync('bash', [join(PROJECT_ROOT, 'scripts/haproxy.sh'), '--bind', `127.0.0.1:${port}`, ...servers], { encoding: 'utf8' })
+  const dir = mkdtempSync(join(tmpdir(), 'megaphone-haproxy-'))
+  const file = join(dir, 'haproxy.cfg')
+  writeFileSync(file, config)
+  const proc = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  proc.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  t.teardown(async () => {
+    proc.kill('SIGTERM')
+    await new Promise((resolve) => { if (proc.exitCode !== null) resolve(null); else proc.once('exit', resolve) })
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const base = `http://127.0.0.1:${port}`
+  // Up once HAProxy answers and its health checks have marked every process up.
+  await waitFor(async () => {
+    if (proc.exitCode !== null) throw new Error(`haproxy exited: ${stderr}`)
+    try {
+      const res = await request(`${base}/health`)
+      await res.body.dump()
+      return res.statusCode === 200
+    } catch {
+      return false
+    }
+  }, 10_000, 'HAProxy to answer')
+  return base
+}
+
+t.test('BOSH and WebSocket users spread over three Megaphone processes behind HAProxy chat in pairs, every message once and in order', async (t) => {
+  const megaphones: Megaphone[] = []
+  for (const instance of INSTANCES) {
+    megaphones.push(await startMegaphone(t, { env: { MEGAPHONE_INSTANCE: instance, MEGAPHONE_HTTP_TRUST_PROXY: 'true' } }))
+  }
+  const base = await startHaproxy(t, megaphones)
+  const agent = new Agent({ keepAliveTimeout: 1_000 })
+  const uninstall = installXMLHttpRequest({ dispatcher: agent })
+  t.teardown(async () => {
+    uninstall()
+    await agent.close()
+  })
+
+  const N = 24
+  const users = await registerUsers('hapx', N, PASSWORD)
+  // Even clients over BOSH, odd over WebSocket, all through HAProxy's one port.
+  const clients = await inBatches(users, 8, async (u) => await connect(users.indexOf(u) % 2 === 0 ? `${base}/http-bind` : `${base.replace(/^http/, 'ws')}/xmpp-websocket`, u))
+  const bosh = megaphones.map((mp) => mp.app.bosh.size)
+  const ws = megaphones.map((mp) => mp.app.websocket.size)
+  t.equal(bosh.reduce((a, b) => a + b), N / 2, `${N / 2} BOSH sessions in all`)
+  t.equal(ws.reduce((a, b) => a + b), N / 2, `${N / 2} WebSocket sessions in all`)
+  t.ok(bosh.every((n) => n > 0), `BOSH sessions on every process (${bosh.join(', ')})`)
+  for (const [i, mp] of megaphones.entries()) {
+    t.ok([...mp.app.bosh.sids()].every((sid) => sid.startsWith(`${INSTANCES[i] as string}-`)), `process ${INSTANCES[i] as string} issues sids with its tag`)
+  }
+
+  // Every later request of a BOSH session reached its own process: a request
+  // routed elsewhere would have got item-not-found and ended the session.
+  await chatInPairs(t, clients, 20)
+  t.same(megaphones.map((mp) => mp.app.bosh.stats.closed.get('item-not-found') ?? 0), [0, 0, 0], 'no request reached a process without its session')
+  await disconnectAll(clients)
+  await waitFor(() => megaphones.every((mp) => mp.app.bosh.size === 0 && mp.app.websocket.size === 0), 15_000, 'every session to end')
+})
+
+t.test('the sid is read from the <body> start tag only, never from a message inside it', async (t) => {
+  const megaphones: Megaphone[] = []
+  for (const instance of INSTANCES.slice(0, 2)) megaphones.push(await startMegaphone(t, { env: { MEGAPHONE_INSTANCE: instance } }))
+  const base = await startHaproxy(t, megaphones)
+  // A made-up session of w2, whose body carries a message that spells w1's
+  // tag: answered by w2 (item-not-found there, since no such session exists),
+  // never by w1, whatever the text.
+  const sid = `w2-${'0'.repeat(32)}`
+  for (let i = 0; i < 6; i++) {
+    const body = `<body xmlns='http://jabber.org/protocol/httpbind' rid='${100 + i}' sid='${sid}'><message xmlns='jabber:client' to='x@localhost'><body>&lt;body sid='w1-abc'&gt; sid='w1-</body></message></body>`
+    const res = await request(`${base}/http-bind`, { method: 'POST', body })
+    t.match(await res.body.text(), /condition='item-not-found'/)
+  }
+  t.equal(megaphones[0]?.app.bosh.stats.requests, 0, 'w1 got none of them')
+  t.equal(megaphones[1]?.app.bosh.stats.requests, 6, 'w2 got all of them')
+})
