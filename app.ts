@@ -11,7 +11,10 @@ import type { Clock } from './lib/clock.js'
 import { Registry } from './lib/bosh/registry.js'
 import { drainGate } from './lib/link/backpressure.js'
 import { startProcessIdleCollector } from './lib/idle-collector.js'
-import { Link } from './lib/link/link.js'
+import { LinkPool, type LinkReport } from './lib/link/pool.js'
+import type { LinkState } from './lib/link/link.js'
+import type { Saturable } from './lib/link/backpressure.js'
+import type { Upstream } from './lib/bosh/session.js'
 import { trackUnusedSockets } from './lib/unused-sockets.js'
 import health from './routes/health.js'
 import metrics from './routes/metrics.js'
@@ -21,8 +24,11 @@ import xmppWebsocket from './routes/xmpp-websocket.js'
 import converse from './routes/converse.js'
 import { WsEndpoint } from './lib/websocket/endpoint.js'
 
+/** What the HTTP side needs of the link: one Link, or a LinkPool of several. */
+export type AppLink = Upstream & Saturable & LinkState & { readonly reports?: LinkReport[] }
+
 export interface AppOptions {
-  link: Link
+  link: AppLink
   config: Pick<Config, 'http' | 'bosh' | 'websocket' | 'client' | 'instance'>
   /** The process's one pino logger; none in tests unless given. */
   loggerInstance?: FastifyBaseLogger
@@ -122,7 +128,7 @@ export interface StartOptions {
 
 export interface Megaphone {
   app: App
-  link: Link
+  link: LinkPool
   /** http(s)://host:port of the listening server. */
   baseUrl: string
   /** HTTP first (held requests answered system-shutdown, each session closes its stream), then the link. */
@@ -131,7 +137,8 @@ export interface Megaphone {
 
 /** Brings the link up and serves HTTP on config.http; on a failure to listen, closes the link and throws. */
 export async function startMegaphone ({ config, logger, clock, linkReadyTimeoutMs }: StartOptions): Promise<Megaphone> {
-  const link = new Link({ ...config.link, clock, logger: logger?.child({ component: 'link' }) })
+  const { targets, host: _host, port: _port, ...linkOptions } = config.link
+  const link = new LinkPool(targets, { ...linkOptions, clock, logger: logger?.child({ component: 'link' }) })
   const app = await buildApp({ link, config, loggerInstance: logger, clock })
   link.start()
   try {

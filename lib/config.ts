@@ -15,6 +15,11 @@ export interface LinkConfig {
   host: string
   /** Its port. Default 5899. */
   port: number
+  /**
+   * Every ejabberd node to keep a link to (the nodes of one cluster), as
+   * host:port. Default: host and port above, one link.
+   */
+  targets: Array<{ host: string, port: number }>
   /** Shared secret, the listener's `secret`. Required; from MEGAPHONE_LINK_SECRET or the file in MEGAPHONE_LINK_SECRET_FILE. */
   secret: string
   /** Largest frame accepted from ejabberd, header included (bytes). Default 1048576. */
@@ -167,6 +172,12 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   const host = env.MEGAPHONE_LINK_HOST ?? fileLink.host ?? '127.0.0.1'
   if (typeof host !== 'string' || host === '') invalid('link.host (MEGAPHONE_LINK_HOST) must be a host name or address')
 
+  const targetsRaw = env.MEGAPHONE_LINK_TARGETS ?? fileLink.targets
+  const targets = targetsRaw === undefined
+    ? [{ host, port: numbers.port }]
+    : list('link.targets (MEGAPHONE_LINK_TARGETS)', targetsRaw).map((t) => linkTarget(t))
+  if (targets.length === 0) invalid('link.targets (MEGAPHONE_LINK_TARGETS) must list at least one host:port')
+
   let secret = env.MEGAPHONE_LINK_SECRET ?? fileLink.secret
   const secretFile = env.MEGAPHONE_LINK_SECRET_FILE ?? fileLink.secretFile
   if (secret === undefined && typeof secretFile === 'string') {
@@ -240,7 +251,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
 
   return deepFreeze({
     http: { host: httpHost, port: httpPort, trustProxy, tlsCertFile, tlsKeyFile },
-    link: { host, secret, ...numbers },
+    link: { host, secret, targets, ...numbers },
     bosh: { path, domains, corsOrigins, strictRequests, ...boshNumbers },
     websocket: { enabled: wsEnabled, path: wsPath, perMessageDeflate, seeOtherUri, ...wsNumbers },
     client: { enabled: clientEnabled, converse },
@@ -257,6 +268,14 @@ function numberTable<T extends NumberSpec> (section: string, table: T, env: Env,
     const raw = env[spec.env] ?? file[key]
     return [key, raw === undefined ? spec.default : integer(`${section}.${key} (${spec.env})`, raw, spec.min, spec.max)]
   })) as Record<keyof T, number>
+}
+
+/** `host:port` or `[v6]:port` of one ejabberd node's megaphone_listener. */
+function linkTarget (text: string): { host: string, port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(text)
+  const port = m === null ? NaN : Number(m[3])
+  if (m === null || port < 1 || port > 65535) invalid(`link.targets (MEGAPHONE_LINK_TARGETS): '${text}' is not host:port`)
+  return { host: (m as RegExpExecArray)[1] ?? (m as RegExpExecArray)[2] as string, port }
 }
 
 /** A list: a JSON array of strings, or a comma-separated string. */

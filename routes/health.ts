@@ -1,12 +1,15 @@
-// GET /health: 200 while the link to ejabberd is ready, 503 otherwise, so a
-// load balancer stops sending clients to a Megaphone that cannot reach ejabberd.
+// GET /health: 200 while a link to ejabberd is ready, 503 otherwise, so a
+// load balancer stops sending clients to a Megaphone that cannot reach
+// ejabberd. With links to several nodes, each one's state is listed.
 import type { FastifyPluginAsync } from 'fastify'
 import type { LinkState } from '../lib/link/link.js'
+import type { LinkReport } from '../lib/link/pool.js'
 import type { SessionCounts } from '../lib/bosh/registry.js'
 import type { WsCounts } from '../lib/websocket/endpoint.js'
 
 export interface HealthOptions {
-  link: LinkState
+  /** With `reports` when there are links to several ejabberd nodes (lib/link/pool.ts). */
+  link: LinkState & { readonly reports?: LinkReport[] }
   sessions: SessionCounts
   websocket: WsCounts
 }
@@ -20,7 +23,8 @@ const health: FastifyPluginAsync<HealthOptions> = async (app, { link, sessions, 
       sessions: sessions.size,
       websocketSessions: websocket.size,
       linkSessions: link.sessionCount,
-      saturated: link.saturated
+      saturated: link.saturated,
+      ...(link.reports === undefined || link.reports.length < 2 ? {} : { links: link.reports })
     })
   })
 }

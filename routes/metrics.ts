@@ -2,11 +2,12 @@
 // link and the process, for an operator's dashboards and alerts.
 import type { FastifyPluginAsync } from 'fastify'
 import { LINK_STATUSES, type LinkState } from '../lib/link/link.js'
+import type { LinkReport } from '../lib/link/pool.js'
 import type { SessionCounts } from '../lib/bosh/registry.js'
 import type { WsCounts } from '../lib/websocket/endpoint.js'
 
 export interface MetricsOptions {
-  link: LinkState
+  link: LinkState & { readonly reports?: LinkReport[] }
   sessions: SessionCounts
   websocket: WsCounts
 }
@@ -33,6 +34,14 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, sessions
     metric('megaphone_link_status', 'gauge', 'The link to ejabberd: 1 for its current status.',
       LINK_STATUSES.map((status) => [`{status="${status}"}`, link.status === status ? 1 : 0]))
     metric('megaphone_link_sessions', 'gauge', 'Connection IDs open on the link.', [['', link.sessionCount]])
+    const reports = link.reports ?? []
+    if (reports.length > 1) {
+      // Target addresses come from the configuration, never from a client.
+      metric('megaphone_link_target_up', 'gauge', 'Each link target (ejabberd node): 1 while its link is ready.',
+        reports.map((r) => [`{target="${r.target}"}`, r.status === 'ready' ? 1 : 0]))
+      metric('megaphone_link_target_sessions', 'gauge', 'Connection IDs open on each link target.',
+        reports.map((r) => [`{target="${r.target}"}`, r.sessions]))
+    }
     metric('megaphone_link_saturated', 'gauge', '1 while the link\'s write buffer is over its high-water mark.', [['', link.saturated ? 1 : 0]])
     metric('megaphone_process_resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]])
     metric('megaphone_process_heap_used_bytes', 'gauge', 'V8 heap in use.', [['', memory.heapUsed]])

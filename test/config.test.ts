@@ -14,6 +14,7 @@ t.test('defaults apply when only the secret is given', async (t) => {
   t.same(config.link, {
     host: '127.0.0.1',
     port: 5899,
+    targets: [{ host: '127.0.0.1', port: 5899 }],
     secret: SECRET,
     maxFrameBytes: 1048576,
     heartbeatIntervalMs: 5000,
@@ -116,4 +117,14 @@ t.test('instance: a short tag of lower-case letters and digits, or none', async 
   t.equal(loadConfig({ ...env, MEGAPHONE_INSTANCE: 'h1w2' }).instance, 'h1w2')
   t.throws(() => loadConfig({ ...env, MEGAPHONE_INSTANCE: 'H1-w2' }), /instance \(MEGAPHONE_INSTANCE\)/)
   t.throws(() => loadConfig({ ...env, MEGAPHONE_INSTANCE: 'a'.repeat(17) }), /instance/)
+})
+
+t.test('link targets: host:port list, IPv6 in brackets; one target from link.host and link.port by default', async (t) => {
+  const env = { MEGAPHONE_LINK_SECRET: SECRET }
+  t.same(loadConfig(env).link.targets, [{ host: '127.0.0.1', port: 5899 }])
+  t.same(loadConfig({ ...env, MEGAPHONE_LINK_HOST: 'ej1', MEGAPHONE_LINK_PORT: '7000' }).link.targets, [{ host: 'ej1', port: 7000 }])
+  t.same(loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1.example:5899, [2001:db8::2]:5900' }).link.targets,
+    [{ host: 'ej1.example', port: 5899 }, { host: '2001:db8::2', port: 5900 }])
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1.example' }), /'ej1\.example' is not host:port/)
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1:99999' }), /not host:port/)
 })

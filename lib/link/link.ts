@@ -75,6 +75,13 @@ export interface LinkOptions {
   clock?: Clock
   /** Draws the reconnect jitter (backoff.ts); Math.random by default. */
   random?: () => number
+  /**
+   * The connection IDs this link issues: firstId, firstId + idStride, … (by
+   * default 1, 2, 3, …). Links to several ejabberd nodes (pool.ts) take
+   * disjoint series, so an ID alone says which link it is on.
+   */
+  firstId?: number
+  idStride?: number
 }
 
 /** How long close() waits for the socket to finish before destroying it. */
@@ -92,7 +99,8 @@ const noopLogger: BaseLogger = {
 } as unknown as BaseLogger
 
 export class Link extends EventEmitter implements LinkState {
-  readonly #opts: Required<Omit<LinkOptions, 'logger' | 'clock' | 'random'>>
+  readonly #opts: Required<Omit<LinkOptions, 'logger' | 'clock' | 'random' | 'firstId' | 'idStride'>>
+  readonly #idStride: number
   readonly #log: BaseLogger
   readonly #clock: Clock
   readonly #random: () => number
@@ -117,7 +125,9 @@ export class Link extends EventEmitter implements LinkState {
 
   constructor (options: LinkOptions) {
     super()
-    const { logger, clock, random, ...rest } = options
+    const { logger, clock, random, firstId = 1, idStride = 1, ...rest } = options
+    this.#nextId = firstId
+    this.#idStride = idStride
     this.#opts = {
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
       heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -180,7 +190,8 @@ export class Link extends EventEmitter implements LinkState {
    */
   open (session: LinkSession, ip: string, port: number): number {
     this.#assertReady()
-    const id = this.#nextId++
+    const id = this.#nextId
+    this.#nextId += this.#idStride
     this.#sessions.set(id, session)
     this.#sendControl({ word: 'open', id, ip, port })
     return id

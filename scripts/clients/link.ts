@@ -4,7 +4,8 @@
 // connection ID, the link and why it was closed: the link memory benchmark
 // measures sessions of this class as they are. The tests' client
 // (test/helpers/link-xmpp-client.ts) adds an inbox by overriding `received`.
-import type { Link, LinkSession } from '../../lib/link/link.js'
+import type { LinkSession } from '../../lib/link/link.js'
+import type { Upstream } from '../../lib/bosh/session.js'
 import { openElement } from '../../lib/link/framing.js'
 import { XmppLogin, LoginError } from './xmpp-login.js'
 
@@ -16,14 +17,14 @@ interface PendingLogin {
 }
 
 export class LinkClient implements LinkSession {
-  readonly link: Link
+  readonly link: Upstream
   readonly id: number
   /** Why ejabberd or the link ended the connection ID, once it has. */
   closedReason: string | null = null
   #login: PendingLogin | null = null
 
   /** Opens a connection ID for a client at ip:port (what ejabberd sees); throws LINK_DOWN at once when the link is down. */
-  constructor (link: Link, ip = '127.0.0.1', port = 40000) {
+  constructor (link: Upstream, ip = '127.0.0.1', port = 40000) {
     this.link = link
     this.id = link.open(this, ip, port)
   }

@@ -4,7 +4,7 @@
 import type { Test } from 'tap'
 import { startMegaphone as start, type App } from '../../app.js'
 import { loadConfig, type Config } from '../../lib/config.js'
-import type { Link } from '../../lib/link/link.js'
+import type { LinkPool } from '../../lib/link/pool.js'
 import type { Clock } from '../../lib/clock.js'
 import { testEjabberd } from './ejabberd.js'
 import { pino, type Logger } from 'pino'
@@ -28,7 +28,7 @@ export function testConfig (env: Record<string, string> = {}): Readonly<Config> 
 
 export interface Megaphone {
   app: App
-  link: Link
+  link: LinkPool
   config: Readonly<Config>
   /** http://127.0.0.1:PORT */
   baseUrl: string

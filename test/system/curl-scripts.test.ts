@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type ServerResponse } from 'node:http
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { Element } from '../../lib/xml.js'
-import type { Link } from '../../lib/link/link.js'
+import type { Upstream } from '../../lib/bosh/session.js'
 import { PROJECT_ROOT, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { LinkXmppClient } from '../helpers/link-xmpp-client.js'
 import { startMegaphone } from '../helpers/megaphone.js'
@@ -73,7 +73,7 @@ function checkSteps (t: Test, stderr: string): void {
 }
 
 /** A receiver logged in over Megaphone's link; logged out when the test ends. */
-async function receiver (t: Test, link: Link, user: string): Promise<LinkXmppClient> {
+async function receiver (t: Test, link: Upstream, user: string): Promise<LinkXmppClient> {
   const client = new LinkXmppClient(link)
   await client.login(user, PASSWORD, ej.domain)
   t.teardown(async () => { if (client.closedReason === null) await client.logout() })
