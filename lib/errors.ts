@@ -102,6 +102,11 @@ export const BOSH_ERRORS = {
   OUTPUT_OVERFLOW: { condition: C.POLICY_VIOLATION, reason: 'client not collecting its output' },
   ELEMENT_TOO_LARGE: { condition: C.POLICY_VIOLATION, reason: 'element larger than a link frame' },
   LINK_FAILED: { condition: C.REMOTE_CONNECTION_FAILED, reason: 'link to ejabberd failed' },
+  // A working session whose link (or ejabberd node) was lost. Not
+  // remote-connection-failed, which Converse.js takes as final and logs the
+  // user out for good: system-shutdown, after which clients that reconnect
+  // (Converse.js) do, to another link or the same one once it is back.
+  LINK_LOST: { condition: C.SYSTEM_SHUTDOWN, reason: 'link to ejabberd lost' },
   STREAM_TIMEOUT: { condition: C.REMOTE_CONNECTION_FAILED, reason: 'ejabberd did not open the stream in time' },
   STREAM_ERROR: { condition: C.REMOTE_STREAM_ERROR, reason: 'ejabberd ended the stream with an error' },
   SHUTDOWN: { condition: C.SYSTEM_SHUTDOWN, reason: 'shutting down' }

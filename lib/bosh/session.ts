@@ -278,7 +278,7 @@ export class Session implements LinkSession {
     this.#closeTimer = null
     if (this.#state === 'closed') return
     this.#ctx.log.info({ sid: this.sid, reason }, 'session closed on the link')
-    this.#close(reason === 'normal' ? null : reason === 'shutdown' ? 'SHUTDOWN' : 'LINK_FAILED', 'normal')
+    this.#close(reason === 'normal' ? null : reason === 'shutdown' ? 'SHUTDOWN' : 'LINK_LOST', 'normal')
   }
 
   /** Output waiting for a request; false (and the session ended) when the client is not collecting it. */
@@ -393,7 +393,7 @@ export class Session implements LinkSession {
     } catch (err) {
       if (!(err instanceof MegaphoneError)) throw err
       this.#ctx.log.warn({ sid: this.sid, code: err.code }, 'cannot forward to ejabberd')
-      this.#close(err.code === ErrorCode.LINK_FRAME_TOO_LARGE ? 'ELEMENT_TOO_LARGE' : 'LINK_FAILED', 'error')
+      this.#close(err.code === ErrorCode.LINK_FRAME_TOO_LARGE ? 'ELEMENT_TOO_LARGE' : 'LINK_LOST', 'error')
       return false
     }
   }

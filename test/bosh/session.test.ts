@@ -550,12 +550,12 @@ t.test('a stream error with no request held is kept for the next request', async
   t.equal(registry.size, 0)
 })
 
-t.test('the link going down ends held sessions with remote-connection-failed', async (t) => {
+t.test('the link going down ends held sessions with system-shutdown, so that clients reconnect', async (t) => {
   const { up, registry } = setup()
   const { sid, id } = created(registry, up)
   const a = send(registry, { rid: 101, sid })
   up.sessions.get(id)?.onLinkClose('link-down')
-  t.equal(a.el.attrs.condition, 'remote-connection-failed')
+  t.equal(a.el.attrs.condition, 'system-shutdown', 'not remote-connection-failed, which Converse.js takes as final')
 })
 
 t.test('shutdown answers every held request with system-shutdown (XEP-0124 17.2)', async (t) => {

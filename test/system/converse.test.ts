@@ -166,3 +166,26 @@ t.test('Converse.js: two users chat over WebSocket; one loses its network, is se
   t.equal(await shown(pageB, jidA, 'back again'), 1)
   t.same(pageB.errors, [], 'no console errors on B')
 })
+
+t.test('Converse.js over BOSH: when the link to ejabberd is lost, Converse reconnects by itself instead of logging the user out', async (t) => {
+  const prefix = 'convb'
+  const proxy = await FaultProxy.start('127.0.0.1', ej.linkPort)
+  t.teardown(async () => await proxy.close())
+  // BOSH only (no WebSocket endpoint), and a link that can be cut.
+  const mp = await startMegaphone(t, {
+    linkPort: proxy.port,
+    env: { MEGAPHONE_WEBSOCKET_ENABLED: 'false', MEGAPHONE_LINK_RECONNECT_MIN_DELAY_MS: '50', MEGAPHONE_LINK_RECONNECT_MAX_DELAY_MS: '200' }
+  })
+  const [a] = await registerUsers(prefix, 1, PASSWORD) as [string]
+  const page = await openConverse(mp.baseUrl)
+  await logIn(page, `${a}@${ej.domain}`)
+  await waitFor(() => mp.app.bosh.size === 1, WAIT_MS, 'a BOSH session in Megaphone')
+  const first = [...mp.app.bosh.sids()][0]
+
+  proxy.cut()
+  // The held request is answered system-shutdown; Converse logs in again on its own.
+  await waitFor(() => mp.app.bosh.size === 1 && [...mp.app.bosh.sids()][0] !== first, WAIT_MS, 'Converse to open a new BOSH session')
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 1, WAIT_MS, 'the user online again in ejabberd')
+  t.equal(await page.page.locator('#converse-login').count(), 0, 'the log-in form never came back: the user was not logged out')
+  t.same(page.errors.filter((e) => !/system-shutdown|BOSH|request|status/i.test(e)), [], 'no console errors other than the dropped connection')
+})
