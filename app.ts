@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from './lib/config.js'
-import type { Clock } from './lib/clock.js'
+import { systemClock, type Clock } from './lib/clock.js'
 import { Registry } from './lib/bosh/registry.js'
 import { drainGate } from './lib/link/backpressure.js'
 import { startProcessIdleCollector } from './lib/idle-collector.js'
@@ -23,6 +23,7 @@ import client from './routes/client.js'
 import xmppWebsocket from './routes/xmpp-websocket.js'
 import converse from './routes/converse.js'
 import { WsEndpoint } from './lib/websocket/endpoint.js'
+import { Draining } from './lib/draining.js'
 
 /** What the HTTP side needs of the link: one Link, or a LinkPool of several. */
 export type AppLink = Upstream & Saturable & LinkState & { readonly reports?: LinkReport[] }
@@ -39,6 +40,7 @@ export interface AppOptions {
 export interface App extends FastifyInstance {
   bosh: Registry
   websocket: WsEndpoint
+  draining: Draining
 }
 
 export async function buildApp ({ link, config, loggerInstance, clock }: AppOptions): Promise<App> {
@@ -78,6 +80,8 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     whenWritable: drainGate(link, clock)
   })
   app.decorate('websocket', websocket)
+  const draining = new Draining()
+  app.decorate('draining', draining)
   const unusedSockets = trackUnusedSockets(app.server)
   // Answer every held request (system-shutdown) before the server waits for
   // them to finish, and drop the connections that never sent one.
@@ -87,18 +91,20 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     if (dropped > 0) app.log.info({ sockets: dropped }, 'shutdown: closed connections that had sent no request')
   })
 
-  await app.register(health, { link, sessions: registry, websocket })
+  await app.register(health, { link, sessions: registry, websocket, draining })
   await app.register(metrics, { link, sessions: registry, websocket })
   await app.register(httpBind, {
     registry,
     path: config.bosh.path,
     maxBodyBytes: config.bosh.maxBodyBytes,
     corsOrigins: config.bosh.corsOrigins,
-    whenWritable: drainGate(link, clock)
+    whenWritable: drainGate(link, clock),
+    draining
   })
   if (ws.enabled) {
     await app.register(xmppWebsocket, {
       endpoint: websocket,
+      draining,
       path: ws.path,
       corsOrigins: config.bosh.corsOrigins,
       trustProxy: config.http.trustProxy,
@@ -131,6 +137,11 @@ export interface Megaphone {
   link: LinkPool
   /** http(s)://host:port of the listening server. */
   baseUrl: string
+  /**
+   * Stops taking new sessions (lib/draining.ts) and resolves after `delayMs`,
+   * the time a balancer takes to see /health fail; sessions go on meanwhile.
+   */
+  drain (delayMs: number): Promise<void>
   /** HTTP first (held requests answered system-shutdown, each session closes its stream), then the link. */
   close (): Promise<void>
 }
@@ -158,6 +169,11 @@ export async function startMegaphone ({ config, logger, clock, linkReadyTimeoutM
     app,
     link,
     baseUrl: `${scheme}://${host}:${port}`,
+    drain: async (delayMs) => {
+      app.draining.start()
+      logger?.info({ delayMs }, 'draining: no new sessions; closing the open ones after the delay')
+      await new Promise<void>((resolve) => { (clock ?? systemClock).setTimeout(resolve, delayMs) })
+    },
     close: async () => {
       closing ??= (async () => {
         collector?.stop()

@@ -1,5 +1,6 @@
 // The entry that listens: reads the configuration, starts Megaphone (app.ts),
-// and closes it gracefully on SIGINT or SIGTERM.
+// and closes it gracefully: on SIGTERM (a rolling restart, an orchestrator)
+// after draining for http.drainSeconds, on SIGINT (Ctrl-C) at once.
 import { pino } from 'pino'
 import { startMegaphone, type Megaphone } from './app.js'
 import { loadConfig } from './lib/config.js'
@@ -32,7 +33,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (closing) return
     closing = true
     logger.info({ signal }, 'shutting down')
-    setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref()
-    void megaphone.close().then(() => process.exit(0))
+    const drainMs = signal === 'SIGTERM' ? config.http.drainSeconds * 1000 : 0
+    setTimeout(() => process.exit(1), drainMs + SHUTDOWN_TIMEOUT_MS).unref()
+    void (async () => {
+      if (drainMs > 0) await megaphone.drain(drainMs)
+      await megaphone.close()
+      process.exit(0)
+    })()
   })
 }

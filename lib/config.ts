@@ -41,6 +41,11 @@ export interface HttpConfig {
   port: number
   /** Take the client's address from X-Forwarded-For (behind a trusted load balancer only). Default false. */
   trustProxy: boolean
+  /**
+   * On SIGTERM, how long to take no new session (/health 503) before closing
+   * the open ones, so that a balancer has seen /health fail (s). Default 3.
+   */
+  drainSeconds: number
   /** PEM certificate chain: serve HTTPS instead of HTTP. With tlsKeyFile; default none. */
   tlsCertFile: string | null
   /** PEM private key for tlsCertFile. */
@@ -202,6 +207,8 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   if (typeof httpHost !== 'string' || httpHost === '') invalid('http.host (MEGAPHONE_HTTP_HOST) must be a host name or address')
   const httpPortRaw = env.MEGAPHONE_HTTP_PORT ?? fileHttp.port
   const httpPort = httpPortRaw === undefined ? 5280 : integer('http.port (MEGAPHONE_HTTP_PORT)', httpPortRaw, 0, 65535)
+  const drainRaw = env.MEGAPHONE_HTTP_DRAIN_SECONDS ?? fileHttp.drainSeconds
+  const drainSeconds = drainRaw === undefined ? 3 : integer('http.drainSeconds (MEGAPHONE_HTTP_DRAIN_SECONDS)', drainRaw, 0, 600)
 
   const logLevel = env.MEGAPHONE_LOG_LEVEL ?? file.logLevel ?? 'info'
   if (typeof logLevel !== 'string' || !LOG_LEVELS.includes(logLevel)) {
@@ -250,7 +257,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   const instance = instanceRaw === '' ? null : instanceRaw as string | null
 
   return deepFreeze({
-    http: { host: httpHost, port: httpPort, trustProxy, tlsCertFile, tlsKeyFile },
+    http: { host: httpHost, port: httpPort, trustProxy, drainSeconds, tlsCertFile, tlsKeyFile },
     link: { host, secret, targets, ...numbers },
     bosh: { path, domains, corsOrigins, strictRequests, ...boshNumbers },
     websocket: { enabled: wsEnabled, path: wsPath, perMessageDeflate, seeOtherUri, ...wsNumbers },

@@ -4,6 +4,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { LinkState } from '../lib/link/link.js'
 import type { LinkReport } from '../lib/link/pool.js'
+import type { Draining } from '../lib/draining.js'
 import type { SessionCounts } from '../lib/bosh/registry.js'
 import type { WsCounts } from '../lib/websocket/endpoint.js'
 
@@ -12,13 +13,16 @@ export interface HealthOptions {
   link: LinkState & { readonly reports?: LinkReport[] }
   sessions: SessionCounts
   websocket: WsCounts
+  /** While on, 503 with status `draining`: the balancer sends no new client here. */
+  draining?: Draining
 }
 
-const health: FastifyPluginAsync<HealthOptions> = async (app, { link, sessions, websocket }) => {
+const health: FastifyPluginAsync<HealthOptions> = async (app, { link, sessions, websocket, draining }) => {
   app.get('/health', async (_request, reply) => {
     const ready = link.status === 'ready'
-    return await reply.code(ready ? 200 : 503).send({
-      status: ready ? 'ok' : 'unavailable',
+    const leaving = draining?.on === true
+    return await reply.code(ready && !leaving ? 200 : 503).send({
+      status: leaving ? 'draining' : ready ? 'ok' : 'unavailable',
       link: link.status,
       sessions: sessions.size,
       websocketSessions: websocket.size,

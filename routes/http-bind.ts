@@ -9,6 +9,7 @@ import { terminateBody } from '../lib/bosh/response.js'
 import { DEFAULT_CONTENT_TYPE, contentTypeOf, type BoshEndpoint } from '../lib/bosh/registry.js'
 import type { Respond } from '../lib/bosh/session.js'
 import type { RequestBody } from '../lib/bosh/body.js'
+import type { Draining } from '../lib/draining.js'
 
 export interface HttpBindOptions {
   registry: BoshEndpoint
@@ -18,6 +19,8 @@ export interface HttpBindOptions {
   corsOrigins: readonly string[]
   /** While the link to ejabberd is saturated, a promise for when it drains; else null. */
   whenWritable?: () => Promise<void> | null
+  /** While this process is draining, session creation gets HTTP 503 (a balancer retries it elsewhere). */
+  draining?: Draining
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -102,6 +105,11 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
 
     // XEP-0124 7.1: responses carry the session's `content` type once it is known.
     const sid = body.attrs.sid
+    if (sid === undefined && opts.draining?.on === true) {
+      // XEP-0124 17.1 lets HTTP errors answer; 503 is the one HAProxy retries on another process.
+      void reply.code(503).headers(corsHeaders(request)).header('retry-after', '1').type('text/plain; charset=utf-8').send('draining: no new sessions here\n')
+      return
+    }
     const contentType = (sid === undefined ? contentTypeOf(body.attrs.content) : registry.contentTypeOf(sid)) ?? DEFAULT_CONTENT_TYPE
     const pending = new PendingReply(reply, contentType, corsHeaders(request))
     const dispatch = (): void => {

@@ -10,9 +10,12 @@ import proxyAddr from '@fastify/proxy-addr'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { WsEndpoint } from '../lib/websocket/endpoint.js'
 import type { WsSession } from '../lib/websocket/session.js'
+import type { Draining } from '../lib/draining.js'
 
 export interface XmppWebsocketOptions {
   endpoint: WsEndpoint
+  /** While on, upgrades get HTTP 503 (a balancer retries them elsewhere). */
+  draining?: Draining
   path: string
   /** Allowed origins, or ['*']: a browser page from any other origin is refused (cross-site WebSocket hijacking). */
   corsOrigins: readonly string[]
@@ -73,7 +76,7 @@ export default async function xmppWebsocket (app: FastifyInstance, opts: XmppWeb
       refuse(socket, 404, 'no WebSocket endpoint here\n')
       return
     }
-    if (!endpoint.accepting) {
+    if (!endpoint.accepting || opts.draining?.on === true) {
       refuse(socket, 503, 'shutting down\n')
       return
     }

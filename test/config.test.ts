@@ -9,7 +9,7 @@ const SECRET = 'a-secret-of-sixteen+'
 
 t.test('defaults apply when only the secret is given', async (t) => {
   const config = loadConfig({ MEGAPHONE_LINK_SECRET: SECRET })
-  t.same(config.http, { host: '127.0.0.1', port: 5280, trustProxy: false, tlsCertFile: null, tlsKeyFile: null })
+  t.same(config.http, { host: '127.0.0.1', port: 5280, trustProxy: false, drainSeconds: 3, tlsCertFile: null, tlsKeyFile: null })
   t.equal(config.logLevel, 'info')
   t.same(config.link, {
     host: '127.0.0.1',

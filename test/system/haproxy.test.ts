@@ -100,3 +100,37 @@ t.test('the sid is read from the <body> start tag only, never from a message ins
   t.equal(megaphones[0]?.app.bosh.stats.requests, 0, 'w1 got none of them')
   t.equal(megaphones[1]?.app.bosh.stats.requests, 6, 'w2 got all of them')
 })
+
+t.test('draining one process: /health turns 503, new sessions land on the others, its own sessions go on until it closes them', async (t) => {
+  const megaphones: Megaphone[] = []
+  for (const instance of INSTANCES.slice(0, 2)) megaphones.push(await startMegaphone(t, { env: { MEGAPHONE_INSTANCE: instance } }))
+  const [w1, w2] = megaphones as [Megaphone, Megaphone]
+  const base = await startHaproxy(t, megaphones)
+  const users = await registerUsers('hadr', 7, PASSWORD)
+  const wsUrl = `${base.replace(/^http/, 'ws')}/xmpp-websocket`
+  const before = await inBatches(users.slice(0, 4), 4, async (u) => await connect(wsUrl, u))
+  t.ok(w1.app.websocket.size > 0 && w2.app.websocket.size > 0, 'sessions on both processes')
+  const onW1 = w1.app.websocket.size
+
+  w1.app.draining.start()
+  const health = await request(`${new URL(w1.baseUrl).origin}/health`)
+  t.equal(health.statusCode, 503, 'the draining process\'s /health answers 503')
+  t.match(await health.body.json(), { status: 'draining' })
+  // At once, before HAProxy's checks have seen it: HAProxy retries the 503 on the other process.
+  const after = await inBatches(users.slice(4, 6), 2, async (u) => await connect(wsUrl, u))
+  const agent = new Agent({ keepAliveTimeout: 1_000 })
+  const uninstall = installXMLHttpRequest({ dispatcher: agent })
+  t.teardown(async () => {
+    uninstall()
+    await agent.close()
+  })
+  const boshClient = await connect(`${base}/http-bind`, users[6] as string).catch((err: unknown) => err)
+  if (boshClient instanceof Error) t.comment(boshClient.message)
+  t.equal(w1.app.websocket.size, onW1, 'no new session on the draining process')
+  t.equal(w1.app.bosh.size, 0, 'not even over BOSH')
+  t.notOk(boshClient instanceof Error, 'the BOSH login went to the other process')
+  t.equal(w2.app.websocket.size + w2.app.bosh.size, 6 - onW1 + 1, 'everyone new is on the other process')
+  t.ok(before.every((c) => c.conn.connected), 'the draining process\'s sessions go on')
+
+  await disconnectAll([...before, ...after, ...(boshClient instanceof Error ? [] : [boshClient as Awaited<ReturnType<typeof connect>>])])
+})
