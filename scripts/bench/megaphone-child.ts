@@ -29,12 +29,12 @@ export function megaphoneEnv (server: Ejabberd): NodeJS.ProcessEnv {
 
 /**
  * Forks megaphone-process with --expose-gc (memory readings collect garbage
- * first) plus `execArgv`; resolves once it listens, with its BOSH URL. Its log
- * goes to this process's stderr.
+ * first) plus `execArgv`, with `extraEnv` over its environment; resolves once
+ * it listens, with its BOSH URL. Its log goes to this process's stderr.
  */
-export async function startMegaphoneProcess (server: Ejabberd, execArgv: readonly string[] = []): Promise<Megaphone> {
+export async function startMegaphoneProcess (server: Ejabberd, execArgv: readonly string[] = [], extraEnv: Record<string, string> = {}): Promise<Megaphone> {
   const args = [...process.execArgv.filter((a) => a !== '--expose-gc'), '--expose-gc', ...execArgv]
-  const child = forkChild('megaphone-process', [], { execArgv: args, env: megaphoneEnv(server) })
+  const child = forkChild('megaphone-process', [], { execArgv: args, env: { ...megaphoneEnv(server), ...extraEnv } })
   try {
     const msg = await nextMessage<MegaphoneMessage>(child.child, MEGAPHONE_START_TIMEOUT_MS, 'megaphone: start')
     if (msg.type !== 'listening') throw new Error(`megaphone: start: ${msg.type === 'error' ? msg.message : msg.type}`)

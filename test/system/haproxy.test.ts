@@ -12,15 +12,17 @@ import { Agent, request } from 'undici'
 import { startMegaphone, type Megaphone } from '../helpers/megaphone.js'
 import { inBatches } from '../helpers/batches.js'
 import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
-import { registerUsers, waitFor } from '../helpers/ejabberd.js'
+import { registerUsers, sessionsWithPrefix, testEjabberd, waitFor, waitForSessions } from '../helpers/ejabberd.js'
 import { freePorts } from '../helpers/ports.js'
 import { PROJECT_ROOT } from '../helpers/root.js'
 import { PASSWORD, chatInPairs, connect, disconnectAll } from '../helpers/strophe.js'
+import { CLOSE, WsClient } from '../helpers/ws-xmpp.js'
+import { megaphoneMemory, startMegaphoneProcess } from '../../scripts/bench/megaphone-child.js'
 
 const INSTANCES = ['w1', 'w2', 'w3']
 
 /** HAProxy in the foreground on a free port, in front of `megaphones`; stopped when `t` ends. */
-async function startHaproxy (t: Test, megaphones: Megaphone[]): Promise<string> {
+async function startHaproxy (t: Test, megaphones: Array<{ baseUrl: string }>): Promise<string> {
   const [port] = await freePorts(1) as [number]
   const servers = megaphones.map((mp, i) => `${INSTANCES[i] as string}=${new URL(mp.baseUrl).host}`)
   const config = execFileSync('bash', [join(PROJECT_ROOT, 'scripts/haproxy.sh'), '--bind', `127.0.0.1:${port}`, ...servers], { encoding: 'utf8' })
@@ -133,4 +135,57 @@ t.test('draining one process: /health turns 503, new sessions land on the others
   t.ok(before.every((c) => c.conn.connected), 'the draining process\'s sessions go on')
 
   await disconnectAll([...before, ...after, ...(boshClient instanceof Error ? [] : [boshClient as Awaited<ReturnType<typeof connect>>])])
+})
+
+t.test('kill -9 of one Megaphone process: only its users are cut off, and they log in again through HAProxy at once', async (t) => {
+  const ej = testEjabberd()
+  const procs = []
+  for (const instance of INSTANCES.slice(0, 2)) {
+    const p = await startMegaphoneProcess(ej, [], { MEGAPHONE_INSTANCE: instance, MEGAPHONE_HTTP_TRUST_PROXY: 'true', MEGAPHONE_LOG_LEVEL: 'warn' })
+    t.teardown(() => { if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL') })
+    procs.push(p)
+  }
+  const [w1, w2] = procs as [typeof procs[number], typeof procs[number]]
+  const base = await startHaproxy(t, procs.map((p) => ({ baseUrl: new URL(p.url).origin })))
+  const wsUrl = `${base.replace(/^http/, 'ws')}/xmpp-websocket`
+  const users = await registerUsers('hakl', 8, PASSWORD)
+  const clients: WsClient[] = []
+  const jids: string[] = []
+  for (const u of users) {
+    const c = await WsClient.connect(wsUrl)
+    jids.push(await c.login(u, PASSWORD))
+    clients.push(c)
+  }
+  const onW1 = (await megaphoneMemory(w1, { gc: false })).linkSessions
+  t.ok(onW1 > 0 && onW1 < 8, `sessions on both processes (${onW1} on w1)`)
+
+  const killedAt = Date.now()
+  w1.child.kill('SIGKILL')
+  // Its clients see their WebSocket drop; the others see nothing.
+  await waitFor(() => clients.filter((c) => c.ws.readyState === c.ws.CLOSED).length === onW1, 10_000, 'the killed process\'s clients to see the drop')
+  const cut = clients.filter((c) => c.ws.readyState === c.ws.CLOSED)
+  const kept = clients.filter((c) => c.ws.readyState === c.ws.OPEN)
+  t.equal(kept.length, 8 - onW1, 'the other process\'s clients are still connected')
+  t.equal(await waitForSessions('hakl', 8 - onW1), 8 - onW1, 'ejabberd ended the killed process\'s sessions, only those')
+
+  // Each cut-off user logs in again through HAProxy's one port.
+  const again = await Promise.all(cut.map(async (c) => {
+    const user = users[clients.indexOf(c)] as string
+    const fresh = await WsClient.connect(wsUrl)
+    await fresh.login(user, PASSWORD)
+    return fresh
+  }))
+  // Measured, not asserted (timing belongs to benchmarks); each login is bounded by the client's own waits.
+  t.equal(again.length, onW1, 'every cut-off user logged in again')
+  t.comment(`kill -9 to every cut-off user logged in again: ${Date.now() - killedAt} ms`)
+  t.equal(await sessionsWithPrefix('hakl'), 8, 'all eight online again')
+  t.equal((await megaphoneMemory(w2, { gc: false })).linkSessions, 8, 'all on the surviving process')
+
+  // Users who were never cut chat on.
+  const [a, b] = kept as [WsClient, WsClient]
+  a.send(`<message to='${jids[clients.indexOf(b)] as string}' type='chat'><body>no error here</body></message>`)
+  await b.until(/<body>no error here<\/body>/)
+  t.ok(kept.every((c) => !c.received.some((m) => m.startsWith('<stream:error'))), 'and never saw a stream error')
+  for (const c of [...kept, ...again]) c.send(CLOSE)
+  await Promise.all([...kept, ...again].map(async (c) => await c.closeCode()))
 })
