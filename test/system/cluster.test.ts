@@ -1,0 +1,73 @@
+// Two ejabberd nodes clustered with ejabberd's own clustering (join_cluster)
+// on loopback, each with its megaphone_listener; one Megaphone with a link to
+// each (MEGAPHONE_LINK_TARGETS). Users whose sessions live on different
+// nodes chat as usual, every message once and in order.
+import t from 'tap'
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { startMegaphone } from '../helpers/megaphone.js'
+import { PROJECT_ROOT, startEjabberd, stopEjabberd, waitFor, type Ejabberd } from '../helpers/ejabberd.js'
+import { CLOSE, WsClient } from '../helpers/ws-xmpp.js'
+
+// Two ejabberd VMs start and join: allow more than .taprc's 120 s on a busy machine.
+t.setTimeout(240_000)
+
+const PASSWORD = 'cluster-pw'
+
+t.test('users on two clustered ejabberd nodes, through one Megaphone with a link to each, chat with each other', async (t) => {
+  const dirs = ['a', 'b'].map((n) => join(PROJECT_ROOT, `.state/cluster-${process.pid}-${n}`))
+  const [dirA, dirB] = dirs as [string, string]
+  t.teardown(async () => {
+    for (const dir of dirs) {
+      await stopEjabberd(dir, { now: true }).catch(() => {})
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+  const a = await startEjabberd({ stateDir: dirA, ownerPid: process.pid })
+  // One cookie (Erlang distribution) and one link secret for both nodes.
+  mkdirSync(dirB, { recursive: true })
+  copyFileSync(join(dirA, 'cookie'), join(dirB, 'cookie'))
+  copyFileSync(join(dirA, 'secret'), join(dirB, 'secret'))
+  const b = await startEjabberd({ stateDir: dirB, ownerPid: process.pid })
+  t.equal(b.secret, a.secret, 'one link secret')
+
+  t.match(await b.evalErlang(`ejabberd_admin:join_cluster(<<"${a.node}">>).`, 60_000), /ok/, 'node b joins node a\'s cluster')
+  const nodes = async (server: Ejabberd): Promise<number> => Number(await server.evalErlang('length(ejabberd_cluster:get_nodes()).'))
+  await waitFor(async () => await nodes(a) === 2 && await nodes(b) === 2, 30_000, 'both nodes to see a cluster of two')
+
+  // Accounts live in the cluster's shared tables: registered on a, they log in on b.
+  const users = await a.registerUsers('clu', 6, PASSWORD)
+  const mp = await startMegaphone(t, {
+    env: {
+      MEGAPHONE_LINK_TARGETS: `127.0.0.1:${a.linkPort},127.0.0.1:${b.linkPort}`,
+      MEGAPHONE_LINK_SECRET: a.secret,
+      MEGAPHONE_BOSH_DOMAINS: a.domain
+    }
+  })
+  const url = mp.baseUrl.replace(/^http/, 'ws') + mp.config.websocket.path
+  const clients: WsClient[] = []
+  const jids: string[] = []
+  for (const u of users) {
+    const c = await WsClient.connect(url)
+    jids.push(await c.login(u, PASSWORD))
+    clients.push(c)
+  }
+  t.same(mp.link.links.map((l) => l.sessionCount), [3, 3], 'three sessions on each node\'s link')
+  t.equal(await a.connectedUsers(), 6, 'node a sees all six sessions of the cluster')
+
+  // Pairs (0, 1), (2, 3), (4, 5): sessions were placed alternately, so each pair spans both nodes.
+  for (let i = 0; i < clients.length; i += 2) {
+    const [x, y] = [clients[i] as WsClient, clients[i + 1] as WsClient]
+    for (let k = 1; k <= 10; k++) {
+      x.send(`<message to='${jids[i + 1] as string}' type='chat'><body>m${k}</body></message>`)
+      y.send(`<message to='${jids[i] as string}' type='chat'><body>m${k}</body></message>`)
+    }
+  }
+  for (const c of clients) await c.until(/<body>m10<\/body>/, 15_000)
+  const bodies = (c: WsClient): string[] => c.received.flatMap((m) => /^<message[^>]*type='chat'/.test(m) ? [/<body>([^<]*)<\/body>/.exec(m)?.[1] ?? ''] : [])
+  const expected = Array.from({ length: 10 }, (_, k) => `m${k + 1}`)
+  t.ok(clients.every((c) => JSON.stringify(bodies(c)) === JSON.stringify(expected)), 'every user got m1 … m10 from the other node, once each, in order')
+
+  for (const c of clients) c.send(CLOSE)
+  await Promise.all(clients.map(async (c) => await c.closeCode()))
+})
