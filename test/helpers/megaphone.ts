@@ -34,6 +34,9 @@ export interface Megaphone {
   baseUrl: string
   /** baseUrl + the BOSH path */
   boshUrl: string
+  /** app.ts's drain and close (a rolling restart: drain, then close); close also runs when the test ends. */
+  drain: (delayMs: number) => Promise<void>
+  close: () => Promise<void>
 }
 
 export interface StartOptions {
@@ -58,5 +61,5 @@ export async function startMegaphone (t: Test, opts: StartOptions = {}): Promise
   const logger = opts.logLines === undefined ? undefined : collectingLogger(opts.logLines)
   const mp = await start({ config, logger, clock: opts.clock, linkReadyTimeoutMs: 10_000 })
   t.teardown(mp.close)
-  return { app: mp.app, link: mp.link, config, baseUrl: mp.baseUrl, boshUrl: mp.baseUrl + config.bosh.path }
+  return { app: mp.app, link: mp.link, config, baseUrl: mp.baseUrl, boshUrl: mp.baseUrl + config.bosh.path, drain: mp.drain, close: mp.close }
 }

@@ -12,6 +12,7 @@ import { request } from 'undici'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
+import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const PASSWORD = 'converse-pw'
@@ -189,3 +190,43 @@ t.test('Converse.js over BOSH: when the link to ejabberd is lost, Converse recon
   t.equal(await page.page.locator('#converse-login').count(), 0, 'the log-in form never came back: the user was not logged out')
   t.same(page.errors.filter((e) => !/system-shutdown|BOSH|request|status/i.test(e)), [], 'no console errors other than the dropped connection')
 })
+
+t.test('rolling restart behind HAProxy: the process holding a Converse.js user shuts down; Converse resumes its stream on the other process (XEP-0198) and loses no message', async (t) => {
+  const prefix = 'convr'
+  const w1 = await startMegaphone(t, { env: { MEGAPHONE_INSTANCE: INSTANCES[0] as string, MEGAPHONE_HTTP_TRUST_PROXY: 'true' } })
+  const w2 = await startMegaphone(t, { env: { MEGAPHONE_INSTANCE: INSTANCES[1] as string, MEGAPHONE_HTTP_TRUST_PROXY: 'true' } })
+  const base = await startHaproxy(t, [w1, w2])
+  const [a, b] = await registerUsers(prefix, 2, PASSWORD) as [string, string]
+  const jidA = `${a}@${ej.domain}`
+  const jidB = `${b}@${ej.domain}`
+  for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
+    t.equal(await ctl('add_roster_item', user, ej.domain, `${contact}@${ej.domain}`, name, 'both'), 'ok')
+  }
+  const pageA = await openConverse(base)
+  await logIn(pageA, jidA)
+  await waitFor(() => w1.app.websocket.size + w2.app.websocket.size === 1, WAIT_MS, 'A\'s WebSocket session')
+  // The process that holds A is the one restarted.
+  const [restarted, other] = w1.app.websocket.size === 1 ? [w1, w2] : [w2, w1]
+  const pageB = await openConverse(base)
+  await logIn(pageB, jidB)
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 2, WAIT_MS, 'both sessions in ejabberd')
+  await openChat(pageA, jidB)
+  await openChat(pageB, jidA)
+  await sendTo(pageB, jidA, 'before the restart')
+  await waitShown(pageA, jidB, 'before the restart')
+
+  // Restart the process that holds A: draining, then closed, as SIGTERM does.
+  await restarted.drain(0)
+  await restarted.close()
+  const away = ['during the restart 1', 'during the restart 2']
+  for (const text of away) await sendTo(pageB, jidA, text)
+
+  await waitFor(() => pageA.sockets.slice(1).some((s) => s.received.some((f) => f.startsWith('<resumed '))), WAIT_MS, 'A\'s Converse to resume on the other process')
+  t.ok(pageA.sockets.slice(1).every((s) => !s.sent.some((f) => f.includes('urn:ietf:params:xml:ns:xmpp-bind'))), 'resumed, not bound anew')
+  t.ok(other.app.websocket.size >= 1, 'A is now on the other process')
+  for (const text of [...away, 'before the restart']) {
+    await waitShown(pageA, jidB, text)
+    t.equal(await shown(pageA, jidB, text), 1, `A shows "${text}" exactly once`)
+  }
+})
+

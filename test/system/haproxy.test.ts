@@ -3,54 +3,16 @@
 // HAProxy routes every BOSH request of a session to the process that holds
 // it, by the sid in the <body> start tag only. Strophe clients over BOSH and
 // over WebSocket, through HAProxy's one port, chat in pairs across processes.
-import t, { type Test } from 'tap'
-import { spawn, execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import t from 'tap'
 import { Agent, request } from 'undici'
 import { startMegaphone, type Megaphone } from '../helpers/megaphone.js'
 import { inBatches } from '../helpers/batches.js'
 import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
 import { registerUsers, sessionsWithPrefix, testEjabberd, waitFor, waitForSessions } from '../helpers/ejabberd.js'
-import { freePorts } from '../helpers/ports.js'
-import { PROJECT_ROOT } from '../helpers/root.js'
+import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
 import { PASSWORD, chatInPairs, connect, disconnectAll } from '../helpers/strophe.js'
 import { CLOSE, WsClient } from '../helpers/ws-xmpp.js'
 import { megaphoneMemory, startMegaphoneProcess } from '../../scripts/bench/megaphone-child.js'
-
-const INSTANCES = ['w1', 'w2', 'w3']
-
-/** HAProxy in the foreground on a free port, in front of `megaphones`; stopped when `t` ends. */
-async function startHaproxy (t: Test, megaphones: Array<{ baseUrl: string }>): Promise<string> {
-  const [port] = await freePorts(1) as [number]
-  const servers = megaphones.map((mp, i) => `${INSTANCES[i] as string}=${new URL(mp.baseUrl).host}`)
-  const config = execFileSync('bash', [join(PROJECT_ROOT, 'scripts/haproxy.sh'), '--bind', `127.0.0.1:${port}`, ...servers], { encoding: 'utf8' })
-  const dir = mkdtempSync(join(tmpdir(), 'megaphone-haproxy-'))
-  const file = join(dir, 'haproxy.cfg')
-  writeFileSync(file, config)
-  const proc = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  proc.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  t.teardown(async () => {
-    proc.kill('SIGTERM')
-    await new Promise((resolve) => { if (proc.exitCode !== null) resolve(null); else proc.once('exit', resolve) })
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const base = `http://127.0.0.1:${port}`
-  // Up once HAProxy answers and its health checks have marked every process up.
-  await waitFor(async () => {
-    if (proc.exitCode !== null) throw new Error(`haproxy exited: ${stderr}`)
-    try {
-      const res = await request(`${base}/health`)
-      await res.body.dump()
-      return res.statusCode === 200
-    } catch {
-      return false
-    }
-  }, 10_000, 'HAProxy to answer')
-  return base
-}
 
 t.test('BOSH and WebSocket users spread over three Megaphone processes behind HAProxy chat in pairs, every message once and in order', async (t) => {
   const megaphones: Megaphone[] = []
