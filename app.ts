@@ -148,8 +148,9 @@ export interface Megaphone {
 
 /** Brings the link up and serves HTTP on config.http; on a failure to listen, closes the link and throws. */
 export async function startMegaphone ({ config, logger, clock, linkReadyTimeoutMs }: StartOptions): Promise<Megaphone> {
-  const { targets, host: _host, port: _port, ...linkOptions } = config.link
-  const link = new LinkPool(targets, { ...linkOptions, clock, logger: logger?.child({ component: 'link' }) })
+  const { targets, prefer, host: _host, port: _port, ...linkOptions } = config.link
+  const preferred = prefer === null ? -1 : targets.findIndex((t) => t.host === prefer.host && t.port === prefer.port)
+  const link = new LinkPool(targets, { ...linkOptions, prefer: preferred, clock, logger: logger?.child({ component: 'link' }) })
   const app = await buildApp({ link, config, loggerInstance: logger, clock })
   link.start()
   try {

@@ -20,6 +20,8 @@ export interface LinkConfig {
    * host:port. Default: host and port above, one link.
    */
   targets: Array<{ host: string, port: number }>
+  /** One of `targets` (host:port) that takes every new session while its link is ready, e.g. the node on this host. Default none. */
+  prefer: { host: string, port: number } | null
   /** Shared secret, the listener's `secret`. Required; from MEGAPHONE_LINK_SECRET or the file in MEGAPHONE_LINK_SECRET_FILE. */
   secret: string
   /** Largest frame accepted from ejabberd, header included (bytes). Default 1048576. */
@@ -182,6 +184,11 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
     ? [{ host, port: numbers.port }]
     : list('link.targets (MEGAPHONE_LINK_TARGETS)', targetsRaw).map((t) => linkTarget(t))
   if (targets.length === 0) invalid('link.targets (MEGAPHONE_LINK_TARGETS) must list at least one host:port')
+  const preferRaw = env.MEGAPHONE_LINK_PREFER ?? fileLink.prefer ?? null
+  const prefer = preferRaw === null || preferRaw === '' ? null : linkTarget(String(preferRaw))
+  if (prefer !== null && !targets.some((t) => t.host === prefer.host && t.port === prefer.port)) {
+    invalid('link.prefer (MEGAPHONE_LINK_PREFER) must be one of link.targets')
+  }
 
   let secret = env.MEGAPHONE_LINK_SECRET ?? fileLink.secret
   const secretFile = env.MEGAPHONE_LINK_SECRET_FILE ?? fileLink.secretFile
@@ -258,7 +265,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
 
   return deepFreeze({
     http: { host: httpHost, port: httpPort, trustProxy, drainSeconds, tlsCertFile, tlsKeyFile },
-    link: { host, secret, targets, ...numbers },
+    link: { host, secret, targets, prefer, ...numbers },
     bosh: { path, domains, corsOrigins, strictRequests, ...boshNumbers },
     websocket: { enabled: wsEnabled, path: wsPath, perMessageDeflate, seeOtherUri, ...wsNumbers },
     client: { enabled: clientEnabled, converse },

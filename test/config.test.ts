@@ -15,6 +15,7 @@ t.test('defaults apply when only the secret is given', async (t) => {
     host: '127.0.0.1',
     port: 5899,
     targets: [{ host: '127.0.0.1', port: 5899 }],
+    prefer: null,
     secret: SECRET,
     maxFrameBytes: 1048576,
     heartbeatIntervalMs: 5000,
@@ -127,4 +128,6 @@ t.test('link targets: host:port list, IPv6 in brackets; one target from link.hos
     [{ host: 'ej1.example', port: 5899 }, { host: '2001:db8::2', port: 5900 }])
   t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1.example' }), /'ej1\.example' is not host:port/)
   t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1:99999' }), /not host:port/)
+  t.same(loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1:5899,ej2:5899', MEGAPHONE_LINK_PREFER: 'ej2:5899' }).link.prefer, { host: 'ej2', port: 5899 })
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1:5899', MEGAPHONE_LINK_PREFER: 'ej3:5899' }), /link\.prefer .* must be one of link\.targets/)
 })

@@ -27,10 +27,19 @@ export class LinkPool extends EventEmitter implements LinkState {
   readonly links: readonly Link[]
   readonly #targets: readonly string[]
 
-  constructor (targets: readonly LinkTarget[], options: Omit<LinkOptions, 'host' | 'port' | 'firstId' | 'idStride' | 'logger'> & { logger?: Logger }) {
+  /** Index of the link new sessions go to while it is ready (a node on this host), or -1. */
+  readonly #preferred: number
+
+  /**
+   * `prefer`: the index in `targets` of a link that takes every new session
+   * while it is ready (an ejabberd node on the same host, say); the others
+   * take them, least loaded first, when it is not.
+   */
+  constructor (targets: readonly LinkTarget[], options: Omit<LinkOptions, 'host' | 'port' | 'firstId' | 'idStride' | 'logger'> & { logger?: Logger, prefer?: number }) {
     super()
     if (targets.length === 0) throw new MegaphoneError(ErrorCode.CONFIG_INVALID, 'at least one link target is needed')
-    const { logger, ...rest } = options
+    const { logger, prefer = -1, ...rest } = options
+    this.#preferred = prefer
     this.#targets = targets.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`)
     this.links = targets.map(({ host, port }, i) => new Link({
       ...rest,
@@ -71,8 +80,10 @@ export class LinkPool extends EventEmitter implements LinkState {
     await Promise.all(this.links.map(async (l) => { await l.waitReady(timeoutMs) }))
   }
 
-  /** A new session on the ready link with the fewest sessions; LINK_DOWN when none is ready. */
+  /** A new session on the preferred link if it is ready, else on the ready link with the fewest sessions; LINK_DOWN when none is ready. */
   open (session: LinkSession, ip: string, port: number): number {
+    const preferred = this.links[this.#preferred]
+    if (preferred?.status === 'ready') return preferred.open(session, ip, port)
     let best: Link | null = null
     for (const link of this.links) {
       if (link.status === 'ready' && (best === null || link.sessionCount < best.sessionCount)) best = link

@@ -58,3 +58,23 @@ t.test('sessions spread over two links; cutting one ends only its sessions; heal
   for (const c of [...onSecond, again]) c.send(CLOSE)
   await Promise.all([...onSecond, again].map(async (c) => await c.closeCode()))
 })
+
+t.test('a preferred link takes every new session while it is ready', async (t) => {
+  const mp = await startMegaphone(t, {
+    env: {
+      MEGAPHONE_LINK_TARGETS: `127.0.0.1:${ej.linkPort},127.0.0.2:${ej.linkPort}`,
+      MEGAPHONE_LINK_PREFER: `127.0.0.2:${ej.linkPort}`
+    }
+  })
+  const url = mp.baseUrl.replace(/^http/, 'ws') + mp.config.websocket.path
+  const users = await registerUsers('lpref', 3, PASSWORD)
+  const clients: WsClient[] = []
+  for (const u of users) {
+    const c = await WsClient.connect(url)
+    await c.login(u, PASSWORD)
+    clients.push(c)
+  }
+  t.same(mp.link.links.map((l) => l.sessionCount), [0, 3], 'all on the preferred link')
+  for (const c of clients) c.send(CLOSE)
+  await Promise.all(clients.map(async (c) => await c.closeCode()))
+})
