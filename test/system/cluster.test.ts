@@ -2,20 +2,26 @@
 // on loopback, each with its megaphone_listener; one Megaphone with a link to
 // each (MEGAPHONE_LINK_TARGETS). Users whose sessions live on different
 // nodes chat as usual, every message once and in order.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { startMegaphone } from '../helpers/megaphone.js'
+import { startMegaphone, type Megaphone } from '../helpers/megaphone.js'
 import { PROJECT_ROOT, startEjabberd, stopEjabberd, waitFor, type Ejabberd } from '../helpers/ejabberd.js'
 import { CLOSE, WsClient } from '../helpers/ws-xmpp.js'
+import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
+import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
+import { PASSWORD as STROPHE_PASSWORD, chatInPairs, connect, disconnectAll } from '../helpers/strophe.js'
+import { inBatches } from '../helpers/batches.js'
+import { Agent } from 'undici'
 
 // Two ejabberd VMs start and join: allow more than .taprc's 120 s on a busy machine.
 t.setTimeout(240_000)
 
 const PASSWORD = 'cluster-pw'
 
-t.test('users on two clustered ejabberd nodes, through one Megaphone with a link to each, chat with each other', async (t) => {
-  const dirs = ['a', 'b'].map((n) => join(PROJECT_ROOT, `.state/cluster-${process.pid}-${n}`))
+/** Two managed ejabberd nodes, b joined to a's cluster; stopped when `t` ends. */
+async function startCluster (t: Test, name: string): Promise<[Ejabberd, Ejabberd]> {
+  const dirs = ['a', 'b'].map((n) => join(PROJECT_ROOT, `.state/${name}-${process.pid}-${n}`))
   const [dirA, dirB] = dirs as [string, string]
   t.teardown(async () => {
     for (const dir of dirs) {
@@ -34,6 +40,11 @@ t.test('users on two clustered ejabberd nodes, through one Megaphone with a link
   t.match(await b.evalErlang(`ejabberd_admin:join_cluster(<<"${a.node}">>).`, 60_000), /ok/, 'node b joins node a\'s cluster')
   const nodes = async (server: Ejabberd): Promise<number> => Number(await server.evalErlang('length(ejabberd_cluster:get_nodes()).'))
   await waitFor(async () => await nodes(a) === 2 && await nodes(b) === 2, 30_000, 'both nodes to see a cluster of two')
+  return [a, b]
+}
+
+t.test('users on two clustered ejabberd nodes, through one Megaphone with a link to each, chat with each other', async (t) => {
+  const [a, b] = await startCluster(t, 'cluster')
 
   // Accounts live in the cluster's shared tables: registered on a, they log in on b.
   const users = await a.registerUsers('clu', 6, PASSWORD)
@@ -70,4 +81,39 @@ t.test('users on two clustered ejabberd nodes, through one Megaphone with a link
 
   for (const c of clients) c.send(CLOSE)
   await Promise.all(clients.map(async (c) => await c.closeCode()))
+})
+
+t.test('the whole shape: two clustered nodes, three Megaphone processes each linked to both, HAProxy in front; BOSH and WebSocket users chat across all of it', async (t) => {
+  const [a, b] = await startCluster(t, 'shape')
+  const megaphones: Megaphone[] = []
+  for (const instance of INSTANCES) {
+    megaphones.push(await startMegaphone(t, {
+      env: {
+        MEGAPHONE_INSTANCE: instance,
+        MEGAPHONE_HTTP_TRUST_PROXY: 'true',
+        MEGAPHONE_LINK_TARGETS: `127.0.0.1:${a.linkPort},127.0.0.1:${b.linkPort}`,
+        MEGAPHONE_LINK_SECRET: a.secret,
+        MEGAPHONE_BOSH_DOMAINS: a.domain
+      }
+    }))
+  }
+  const base = await startHaproxy(t, megaphones)
+  const agent = new Agent({ keepAliveTimeout: 1_000 })
+  const uninstall = installXMLHttpRequest({ dispatcher: agent })
+  t.teardown(async () => {
+    uninstall()
+    await agent.close()
+  })
+  const N = 24
+  // connect() logs in at the test ejabberd's domain, which is the cluster's too (localhost), with its password.
+  const users = await a.registerUsers('shape', N, STROPHE_PASSWORD)
+  const clients = await inBatches(users, 8, async (u) => await connect(users.indexOf(u) % 2 === 0 ? `${base}/http-bind` : `${base.replace(/^http/, 'ws')}/xmpp-websocket`, u))
+  const perProcess = megaphones.map((mp) => mp.app.bosh.size + mp.app.websocket.size)
+  const perNode = [0, 1].map((i) => megaphones.reduce((sum, mp) => sum + (mp.link.links[i]?.sessionCount ?? 0), 0))
+  t.ok(perProcess.every((n) => n > 0), `sessions on every process (${perProcess.join(', ')})`)
+  t.ok(perNode.every((n) => n > 0), `sessions on both nodes (${perNode.join(', ')})`)
+  t.equal(await a.connectedUsers(), N, 'the cluster holds every session')
+  await chatInPairs(t, clients, 10)
+  await disconnectAll(clients)
+  await waitFor(async () => await a.connectedUsers() === 0, 15_000, 'every session to end')
 })

@@ -229,4 +229,3 @@ t.test('rolling restart behind HAProxy: the process holding a Converse.js user s
     t.equal(await shown(pageA, jidB, text), 1, `A shows "${text}" exactly once`)
   }
 })
-
