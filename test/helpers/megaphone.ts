@@ -34,6 +34,8 @@ export interface Megaphone {
   baseUrl: string
   /** baseUrl + the BOSH path */
   boshUrl: string
+  /** ws://127.0.0.1:PORT + the WebSocket path */
+  websocketUrl: string
   /** app.ts's drain and close (a rolling restart: drain, then close); close also runs when the test ends. */
   drain: (delayMs: number) => Promise<void>
   close: () => Promise<void>
@@ -61,5 +63,5 @@ export async function startMegaphone (t: Test, opts: StartOptions = {}): Promise
   const logger = opts.logLines === undefined ? undefined : collectingLogger(opts.logLines)
   const mp = await start({ config, logger, clock: opts.clock, linkReadyTimeoutMs: 10_000 })
   t.teardown(mp.close)
-  return { app: mp.app, link: mp.link, config, baseUrl: mp.baseUrl, boshUrl: mp.baseUrl + config.bosh.path, drain: mp.drain, close: mp.close }
+  return { app: mp.app, link: mp.link, config, baseUrl: mp.baseUrl, boshUrl: mp.baseUrl + config.bosh.path, websocketUrl: mp.baseUrl.replace(/^http/, 'ws') + config.websocket.path, drain: mp.drain, close: mp.close }
 }

@@ -3,8 +3,10 @@
 // Node build installs `ws` as the WebSocket global): log in, chat in pairs,
 // log out, each bounded in time.
 import type { Test } from 'tap'
+import { Agent } from 'undici'
 import { Strophe, $msg, $pres } from 'strophe.js'
 import { testEjabberd, waitFor } from './ejabberd.js'
+import { installXMLHttpRequest } from './xhr-polyfill.js'
 
 // Strophe logs at DEBUG by default; keep its warnings (timeouts, retries) and errors.
 Strophe.setLogLevel(Strophe.LogLevel.WARN)
@@ -25,6 +27,20 @@ export interface Client {
   /** Chat messages from anyone else, or from the partner with an unexpected from. */
   strays: string[]
   disconnected: Promise<void>
+}
+
+/**
+ * Lets Strophe speak BOSH in this process until `t` ends: the browser's
+ * XMLHttpRequest (xhr-polyfill.ts) on an agent of its own, so that its
+ * keep-alive sockets end with the test. `onResponseText` sees every body.
+ */
+export function useBoshInNode (t: Test, onResponseText?: (text: string) => void): void {
+  const agent = new Agent({ keepAliveTimeout: 1_000 })
+  const uninstall = installXMLHttpRequest({ dispatcher: agent, onResponseText })
+  t.teardown(async () => {
+    uninstall()
+    await agent.close()
+  })
 }
 
 /**

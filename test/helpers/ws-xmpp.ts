@@ -126,3 +126,19 @@ export class WsClient {
     return jid
   }
 }
+
+/**
+ * Connects and logs in each of `users` at `url`, one after another (so
+ * that the server places them in this order); resolves to the clients and
+ * their full JIDs, in the same order.
+ */
+export async function loginInOrder (url: string, users: readonly string[], password: string): Promise<{ clients: WsClient[], jids: string[] }> {
+  const clients: WsClient[] = []
+  const jids: string[] = []
+  for (const user of users) {
+    const c = await WsClient.connect(url)
+    jids.push(await c.login(user, password))
+    clients.push(c)
+  }
+  return { clients, jids }
+}

@@ -2,29 +2,17 @@
 // Megaphone's own /http-bind and the real ejabberd: log in, roster and
 // presence, messages both ways with receipts, log-in failures, log out.
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core'
+import { launchChromium } from '../helpers/chromium.js'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
 import { ctl, registerUsers, sessionsWithPrefix, waitForSessions, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const PASSWORD = 'chat-page-pw'
 // Every wait in a page is bounded by this.
 const WAIT_MS = 15_000
 
 const ej = testEjabberd()
-
-async function launchChromium (): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install it with \`bash scripts/setup.sh deps\` (Debian package chromium)`)
-  }
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    timeout: 30_000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
-  })
-}
 
 let browser: Browser | undefined
 t.before(async () => { browser = await launchChromium() })

@@ -2,13 +2,11 @@
 // the real ejabberd: its Node build uses `ws` as the browser's WebSocket.
 // Then BOSH and WebSocket users chatting with each other on one Megaphone.
 import t from 'tap'
-import { Agent } from 'undici'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { checkNothingLeft } from '../helpers/sessions.js'
 import { inBatches } from '../helpers/batches.js'
-import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
 import { testEjabberd, registerUsers, sessionsWithPrefix } from '../helpers/ejabberd.js'
-import { PASSWORD, chatInPairs, connect, disconnectAll } from '../helpers/strophe.js'
+import { chatInPairs, connect, disconnectAll, PASSWORD, useBoshInNode } from '../helpers/strophe.js'
 
 const ej = testEjabberd()
 
@@ -19,7 +17,7 @@ t.test('Strophe.js 5 logs 50 clients in over WebSocket; each sends 20 messages t
   const started = Date.now()
   const users = await registerUsers(prefix, N, PASSWORD)
   const mp = await startMegaphone(t)
-  const wsUrl = mp.baseUrl.replace(/^http/, 'ws') + mp.config.websocket.path
+  const wsUrl = mp.websocketUrl
 
   const clients = await inBatches(users, 25, async (u) => await connect(wsUrl, u))
   t.equal(mp.app.websocket.size, N, 'Megaphone holds 50 WebSocket sessions')
@@ -40,13 +38,8 @@ t.test('BOSH users and WebSocket users chat with each other through one Megaphon
   const PER = 20
   const users = await registerUsers(prefix, N, PASSWORD)
   const mp = await startMegaphone(t)
-  const wsUrl = mp.baseUrl.replace(/^http/, 'ws') + mp.config.websocket.path
-  const agent = new Agent({ keepAliveTimeout: 1_000 })
-  const uninstall = installXMLHttpRequest({ dispatcher: agent })
-  t.teardown(async () => {
-    uninstall()
-    await agent.close()
-  })
+  const wsUrl = mp.websocketUrl
+  useBoshInNode(t)
 
   // Even clients over BOSH, odd over WebSocket: every pair is one of each.
   const clients = await inBatches(users, 10, async (u) => await connect(users.indexOf(u) % 2 === 0 ? mp.boshUrl : wsUrl, u))

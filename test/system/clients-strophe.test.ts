@@ -2,14 +2,12 @@
 // ejabberd: its Node build, with test/helpers/xhr-polyfill.ts as the
 // browser's XMLHttpRequest (XEP-0124, XEP-0206).
 import t from 'tap'
-import { Agent } from 'undici'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { checkNothingLeft } from '../helpers/sessions.js'
 import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
 import { inBatches } from '../helpers/batches.js'
-import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
 import { testEjabberd, registerUsers, sessionsWithPrefix } from '../helpers/ejabberd.js'
-import { PASSWORD, chatInPairs, connect, disconnectAll } from '../helpers/strophe.js'
+import { chatInPairs, connect, disconnectAll, PASSWORD, useBoshInNode } from '../helpers/strophe.js'
 
 const ej = testEjabberd()
 
@@ -21,12 +19,7 @@ t.test('Strophe.js 5 logs 50 clients in through Megaphone; each sends 20 message
   const users = await registerUsers(prefix, N, PASSWORD)
   const mp = await startMegaphone(t)
   // One agent for the polyfill, so its keep-alive sockets end with the test.
-  const agent = new Agent({ keepAliveTimeout: 1_000 })
-  const uninstall = installXMLHttpRequest({ dispatcher: agent, onResponseText: recordBody })
-  t.teardown(async () => {
-    uninstall()
-    await agent.close()
-  })
+  useBoshInNode(t, recordBody)
 
   const clients = await inBatches(users, 25, async (u) => await connect(mp.boshUrl, u))
   t.equal(mp.app.bosh.size, N, 'Megaphone holds 50 BOSH sessions')

@@ -7,12 +7,10 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { startMegaphone, type Megaphone } from '../helpers/megaphone.js'
 import { PROJECT_ROOT, startEjabberd, stopEjabberd, waitFor, type Ejabberd } from '../helpers/ejabberd.js'
-import { CLOSE, WsClient } from '../helpers/ws-xmpp.js'
+import { CLOSE, WsClient, loginInOrder } from '../helpers/ws-xmpp.js'
 import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
-import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
-import { PASSWORD as STROPHE_PASSWORD, chatInPairs, connect, disconnectAll } from '../helpers/strophe.js'
+import { chatInPairs, connect, disconnectAll, PASSWORD as STROPHE_PASSWORD, useBoshInNode } from '../helpers/strophe.js'
 import { inBatches } from '../helpers/batches.js'
-import { Agent } from 'undici'
 
 // Two ejabberd VMs start and join: allow more than .taprc's 120 s on a busy machine.
 t.setTimeout(240_000)
@@ -55,14 +53,8 @@ t.test('users on two clustered ejabberd nodes, through one Megaphone with a link
       MEGAPHONE_BOSH_DOMAINS: a.domain
     }
   })
-  const url = mp.baseUrl.replace(/^http/, 'ws') + mp.config.websocket.path
-  const clients: WsClient[] = []
-  const jids: string[] = []
-  for (const u of users) {
-    const c = await WsClient.connect(url)
-    jids.push(await c.login(u, PASSWORD))
-    clients.push(c)
-  }
+  const url = mp.websocketUrl
+  const { clients, jids } = await loginInOrder(url, users, PASSWORD)
   t.same(mp.link.links.map((l) => l.sessionCount), [3, 3], 'three sessions on each node\'s link')
   t.equal(await a.connectedUsers(), 6, 'node a sees all six sessions of the cluster')
 
@@ -98,12 +90,7 @@ t.test('the whole shape: two clustered nodes, three Megaphone processes each lin
     }))
   }
   const base = await startHaproxy(t, megaphones)
-  const agent = new Agent({ keepAliveTimeout: 1_000 })
-  const uninstall = installXMLHttpRequest({ dispatcher: agent })
-  t.teardown(async () => {
-    uninstall()
-    await agent.close()
-  })
+  useBoshInNode(t)
   const N = 24
   // connect() logs in at the test ejabberd's domain, which is the cluster's too (localhost), with its password.
   const users = await a.registerUsers('shape', N, STROPHE_PASSWORD)

@@ -6,28 +6,20 @@
 // network is back Converse resumes its stream (XEP-0198 <resumed/>, no new
 // log-in) and shows every message exactly once.
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { chromium, type Browser, type Page, type WebSocket as PageWebSocket } from 'playwright-core'
+import { type Browser, type Page, type WebSocket as PageWebSocket } from 'playwright-core'
 import { request } from 'undici'
+import { launchChromium } from '../helpers/chromium.js'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
 import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const PASSWORD = 'converse-pw'
 const WAIT_MS = 20_000
 const ej = testEjabberd()
 
 let browser: Browser | undefined
-t.before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install it with \`bash scripts/setup.sh deps\` (Debian package chromium)`)
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    timeout: 30_000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
-  })
-})
+t.before(async () => { browser = await launchChromium() })
 t.teardown(async () => await browser?.close())
 
 interface ConversePage {

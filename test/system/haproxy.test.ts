@@ -4,14 +4,13 @@
 // it, by the sid in the <body> start tag only. Strophe clients over BOSH and
 // over WebSocket, through HAProxy's one port, chat in pairs across processes.
 import t from 'tap'
-import { Agent, request } from 'undici'
+import { request } from 'undici'
 import { startMegaphone, type Megaphone } from '../helpers/megaphone.js'
 import { inBatches } from '../helpers/batches.js'
-import { installXMLHttpRequest } from '../helpers/xhr-polyfill.js'
 import { registerUsers, sessionsWithPrefix, testEjabberd, waitFor, waitForSessions } from '../helpers/ejabberd.js'
 import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
-import { PASSWORD, chatInPairs, connect, disconnectAll } from '../helpers/strophe.js'
-import { CLOSE, WsClient } from '../helpers/ws-xmpp.js'
+import { chatInPairs, connect, disconnectAll, PASSWORD, useBoshInNode } from '../helpers/strophe.js'
+import { CLOSE, WsClient, loginInOrder } from '../helpers/ws-xmpp.js'
 import { megaphoneMemory, startMegaphoneProcess } from '../../scripts/bench/megaphone-child.js'
 
 t.test('BOSH and WebSocket users spread over three Megaphone processes behind HAProxy chat in pairs, every message once and in order', async (t) => {
@@ -20,12 +19,7 @@ t.test('BOSH and WebSocket users spread over three Megaphone processes behind HA
     megaphones.push(await startMegaphone(t, { env: { MEGAPHONE_INSTANCE: instance, MEGAPHONE_HTTP_TRUST_PROXY: 'true' } }))
   }
   const base = await startHaproxy(t, megaphones)
-  const agent = new Agent({ keepAliveTimeout: 1_000 })
-  const uninstall = installXMLHttpRequest({ dispatcher: agent })
-  t.teardown(async () => {
-    uninstall()
-    await agent.close()
-  })
+  useBoshInNode(t)
 
   const N = 24
   const users = await registerUsers('hapx', N, PASSWORD)
@@ -82,12 +76,7 @@ t.test('draining one process: /health turns 503, new sessions land on the others
   t.match(await health.body.json(), { status: 'draining' })
   // At once, before HAProxy's checks have seen it: HAProxy retries the 503 on the other process.
   const after = await inBatches(users.slice(4, 6), 2, async (u) => await connect(wsUrl, u))
-  const agent = new Agent({ keepAliveTimeout: 1_000 })
-  const uninstall = installXMLHttpRequest({ dispatcher: agent })
-  t.teardown(async () => {
-    uninstall()
-    await agent.close()
-  })
+  useBoshInNode(t)
   const boshClient = await connect(`${base}/http-bind`, users[6] as string).catch((err: unknown) => err)
   if (boshClient instanceof Error) t.comment(boshClient.message)
   t.equal(w1.app.websocket.size, onW1, 'no new session on the draining process')
@@ -111,13 +100,7 @@ t.test('kill -9 of one Megaphone process: only its users are cut off, and they l
   const base = await startHaproxy(t, procs.map((p) => ({ baseUrl: new URL(p.url).origin })))
   const wsUrl = `${base.replace(/^http/, 'ws')}/xmpp-websocket`
   const users = await registerUsers('hakl', 8, PASSWORD)
-  const clients: WsClient[] = []
-  const jids: string[] = []
-  for (const u of users) {
-    const c = await WsClient.connect(wsUrl)
-    jids.push(await c.login(u, PASSWORD))
-    clients.push(c)
-  }
+  const { clients, jids } = await loginInOrder(wsUrl, users, PASSWORD)
   const onW1 = (await megaphoneMemory(w1, { gc: false })).linkSessions
   t.ok(onW1 > 0 && onW1 < 8, `sessions on both processes (${onW1} on w1)`)
 

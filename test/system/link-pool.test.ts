@@ -9,7 +9,7 @@ import { request } from 'undici'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { registerUsers, testEjabberd, waitFor, waitForSessions } from '../helpers/ejabberd.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
-import { CLOSE, WsClient } from '../helpers/ws-xmpp.js'
+import { CLOSE, WsClient, loginInOrder } from '../helpers/ws-xmpp.js'
 
 const PASSWORD = 'secret-pw'
 const ej = testEjabberd()
@@ -19,16 +19,10 @@ t.test('sessions spread over two links; cutting one ends only its sessions; heal
   t.teardown(async () => await proxy.close())
   const mp = await startMegaphone(t, { env: { MEGAPHONE_LINK_TARGETS: `127.0.0.1:${proxy.port},127.0.0.2:${ej.linkPort}` } })
   const [first, second] = mp.link.links
-  const url = mp.baseUrl.replace(/^http/, 'ws') + mp.config.websocket.path
+  const url = mp.websocketUrl
 
   const users = await registerUsers('lpool', 8, PASSWORD)
-  const clients: WsClient[] = []
-  const jids: string[] = []
-  for (const u of users) {
-    const c = await WsClient.connect(url)
-    jids.push(await c.login(u, PASSWORD))
-    clients.push(c)
-  }
+  const { clients, jids } = await loginInOrder(url, users, PASSWORD)
   t.equal(first?.sessionCount, 4, 'four sessions on the first link')
   t.equal(second?.sessionCount, 4, 'four on the second: the least loaded link takes each new session')
 
@@ -66,14 +60,9 @@ t.test('a preferred link takes every new session while it is ready', async (t) =
       MEGAPHONE_LINK_PREFER: `127.0.0.2:${ej.linkPort}`
     }
   })
-  const url = mp.baseUrl.replace(/^http/, 'ws') + mp.config.websocket.path
+  const url = mp.websocketUrl
   const users = await registerUsers('lpref', 3, PASSWORD)
-  const clients: WsClient[] = []
-  for (const u of users) {
-    const c = await WsClient.connect(url)
-    await c.login(u, PASSWORD)
-    clients.push(c)
-  }
+  const { clients } = await loginInOrder(url, users, PASSWORD)
   t.same(mp.link.links.map((l) => l.sessionCount), [0, 3], 'all on the preferred link')
   for (const c of clients) c.send(CLOSE)
   await Promise.all(clients.map(async (c) => await c.closeCode()))

@@ -4,7 +4,7 @@
 // either side, every refusal, Origin, pings, and a client that stops reading.
 import t from 'tap'
 import { request } from 'undici'
-import { startMegaphone, type Megaphone } from '../helpers/megaphone.js'
+import { startMegaphone } from '../helpers/megaphone.js'
 import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor, waitForSessions } from '../helpers/ejabberd.js'
 import { CLOSE, FRAMING, WsClient, openElement, type Refused } from '../helpers/ws-xmpp.js'
 
@@ -12,10 +12,6 @@ const PASSWORD = 'secret-pw'
 const ej = testEjabberd()
 const STREAM_ERROR = (condition: string): RegExp =>
   new RegExp(`^<stream:error xmlns:stream='http://etherx.jabber.org/streams'><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>$`)
-
-function wsUrl (mp: Megaphone): string {
-  return mp.baseUrl.replace(/^http/, 'ws') + mp.config.websocket.path
-}
 
 async function refusal (p: Promise<unknown>): Promise<Refused> {
   try {
@@ -34,13 +30,13 @@ async function delivered (from: WsClient, to: WsClient, toJid: string, text: str
 
 t.test('3.1 handshake: the xmpp subprotocol is negotiated, and required', async (t) => {
   const mp = await startMegaphone(t)
-  const c = await WsClient.connect(wsUrl(mp))
+  const c = await WsClient.connect(mp.websocketUrl)
   t.equal(c.ws.protocol, 'xmpp', 'the server selects xmpp')
   c.ws.close()
-  const none = await refusal(WsClient.connect(wsUrl(mp), { protocols: [] }))
+  const none = await refusal(WsClient.connect(mp.websocketUrl, { protocols: [] }))
   t.equal(none.status, 400, 'no subprotocol: 400')
   t.match(none.body, /RFC 7395 3\.1/)
-  const other = await refusal(WsClient.connect(wsUrl(mp), { protocols: ['mqtt'] }))
+  const other = await refusal(WsClient.connect(mp.websocketUrl, { protocols: ['mqtt'] }))
   t.equal(other.status, 400, 'another subprotocol only: 400')
   const elsewhere = await refusal(WsClient.connect(mp.baseUrl.replace(/^http/, 'ws') + '/nowhere'))
   t.equal(elsewhere.status, 404, 'another path: 404')
@@ -48,7 +44,7 @@ t.test('3.1 handshake: the xmpp subprotocol is negotiated, and required', async 
   t.equal(plain.statusCode, 426, 'a plain GET: 426 Upgrade Required')
   t.equal(plain.headers.upgrade, 'websocket')
   await plain.body.text()
-  const slash = await WsClient.connect(wsUrl(mp) + '/')
+  const slash = await WsClient.connect(mp.websocketUrl + '/')
   t.equal(slash.ws.protocol, 'xmpp', 'the path with a trailing slash works too')
   slash.ws.close()
 })
@@ -56,7 +52,7 @@ t.test('3.1 handshake: the xmpp subprotocol is negotiated, and required', async 
 t.test('3.3-3.5: open, features, SASL, restart, bind and a message, one element per message; <close/> from the client (3.6)', async (t) => {
   const [a, b] = await registerUsers('wsa', 2, PASSWORD)
   const mp = await startMegaphone(t)
-  const ca = await WsClient.connect(wsUrl(mp))
+  const ca = await WsClient.connect(mp.websocketUrl)
   ca.send(openElement())
   const header = await ca.next()
   t.match(header, new RegExp(`^<open xmlns='${FRAMING}' [^>]*from='${ej.domain}'[^>]*/>$`), 'ejabberd\'s <open/> as the stream header (3.4)')
@@ -65,10 +61,10 @@ t.test('3.3-3.5: open, features, SASL, restart, bind and a message, one element 
   ca.ws.close()
   await ca.closeCode()
 
-  const c1 = await WsClient.connect(wsUrl(mp))
+  const c1 = await WsClient.connect(mp.websocketUrl)
   const jid1 = await c1.login(a as string, PASSWORD)
   t.equal(jid1, `${a as string}@${ej.domain}/ws`)
-  const c2 = await WsClient.connect(wsUrl(mp))
+  const c2 = await WsClient.connect(mp.websocketUrl)
   const jid2 = await c2.login(b as string, PASSWORD)
   t.equal(await sessionsWithPrefix('wsa'), 2, 'ejabberd holds both sessions')
   t.equal(mp.app.websocket.size, 2)
@@ -90,9 +86,9 @@ t.test('3.3-3.5: open, features, SASL, restart, bind and a message, one element 
 t.test('3.6 <close/> from the server: a stream error from ejabberd, its <close/>, then the WebSocket closes', async (t) => {
   const [u] = await registerUsers('wsb', 1, PASSWORD)
   const mp = await startMegaphone(t)
-  const first = await WsClient.connect(wsUrl(mp))
+  const first = await WsClient.connect(mp.websocketUrl)
   await first.login(u as string, PASSWORD, 'same')
-  const second = await WsClient.connect(wsUrl(mp))
+  const second = await WsClient.connect(mp.websocketUrl)
   await second.login(u as string, PASSWORD, 'same')
   t.match(await first.until(/^<stream:error/), /<conflict /, 'the older session gets conflict (RFC 6120 4.9.3.3)')
   t.equal(await first.next(), `<close xmlns='${FRAMING}'/>`)
@@ -104,9 +100,9 @@ t.test('3.6 <close/> from the server: a stream error from ejabberd, its <close/>
 t.test('refusals: each gets its stream error, <close/> and a close, and a chat beside it never notices', async (t) => {
   const users = await registerUsers('wsc', 3, PASSWORD)
   const mp = await startMegaphone(t, { env: { MEGAPHONE_WEBSOCKET_MAX_MESSAGE_BYTES: '4096' } })
-  const alice = await WsClient.connect(wsUrl(mp))
+  const alice = await WsClient.connect(mp.websocketUrl)
   const aliceJid = await alice.login(users[0] as string, PASSWORD)
-  const bob = await WsClient.connect(wsUrl(mp))
+  const bob = await WsClient.connect(mp.websocketUrl)
   const bobJid = await bob.login(users[1] as string, PASSWORD)
 
   const cases: Array<[string, (c: WsClient) => void, string]> = [
@@ -120,7 +116,7 @@ t.test('refusals: each gets its stream error, <close/> and a close, and a chat b
   ]
   let n = 0
   for (const [name, misbehave, condition] of cases) {
-    const c = await WsClient.connect(wsUrl(mp))
+    const c = await WsClient.connect(mp.websocketUrl)
     await c.login(users[2] as string, PASSWORD)
     misbehave(c)
     t.match(await c.until(/^<stream:error/), STREAM_ERROR(condition), `${name}: ${condition}`)
@@ -130,13 +126,13 @@ t.test('refusals: each gets its stream error, <close/> and a close, and a chat b
     await delivered(alice, bob, bobJid, `still here ${++n}`)
   }
 
-  const early = await WsClient.connect(wsUrl(mp))
+  const early = await WsClient.connect(mp.websocketUrl)
   early.send(openElement('elsewhere.example'))
   t.match(await early.next(), /^<open /, 'before any stream, Megaphone sends a header of its own first (RFC 6120 4.9.1.2)')
   t.match(await early.next(), STREAM_ERROR('host-unknown'), 'a domain not served: host-unknown, never an open proxy')
   await early.closeCode()
 
-  const huge = await WsClient.connect(wsUrl(mp))
+  const huge = await WsClient.connect(mp.websocketUrl)
   huge.send('x'.repeat(3 * 4096))
   t.equal(await huge.closeCode(), 1009, 'far over the limit: ws stops at the frame header with 1009')
 
@@ -149,12 +145,12 @@ t.test('refusals: each gets its stream error, <close/> and a close, and a chat b
 
 t.test('Origin: a browser page from an origin not allowed is refused; allowed origins and non-browsers connect', async (t) => {
   const mp = await startMegaphone(t, { env: { MEGAPHONE_CORS_ORIGINS: 'https://chat.example.com' } })
-  const evil = await refusal(WsClient.connect(wsUrl(mp), { origin: 'https://evil.example' }))
+  const evil = await refusal(WsClient.connect(mp.websocketUrl, { origin: 'https://evil.example' }))
   t.equal(evil.status, 403, 'cross-site WebSocket hijacking refused')
-  const good = await WsClient.connect(wsUrl(mp), { origin: 'https://chat.example.com' })
+  const good = await WsClient.connect(mp.websocketUrl, { origin: 'https://chat.example.com' })
   t.equal(good.ws.protocol, 'xmpp', 'the allowed origin connects')
   good.ws.close()
-  const none = await WsClient.connect(wsUrl(mp))
+  const none = await WsClient.connect(mp.websocketUrl)
   t.equal(none.ws.protocol, 'xmpp', 'no Origin (not a browser) connects')
   none.ws.close()
 })
@@ -162,11 +158,11 @@ t.test('Origin: a browser page from an origin not allowed is refused; allowed or
 t.test('the browser\'s address reaches ejabberd: the socket\'s, or X-Forwarded-For behind a trusted proxy', async (t) => {
   const [u, v] = await registerUsers('wsh', 2, PASSWORD)
   const direct = await startMegaphone(t)
-  const c1 = await WsClient.connect(wsUrl(direct), { headers: { 'x-forwarded-for': '203.0.113.9' } })
+  const c1 = await WsClient.connect(direct.websocketUrl, { headers: { 'x-forwarded-for': '203.0.113.9' } })
   await c1.login(u as string, PASSWORD, 'direct')
   t.match(await ctl('user_ip', u as string, ej.domain, 'direct'), { ip: '127.0.0.1' }, 'untrusted: X-Forwarded-For ignored')
   const proxied = await startMegaphone(t, { env: { MEGAPHONE_HTTP_TRUST_PROXY: 'true' } })
-  const c2 = await WsClient.connect(wsUrl(proxied), { headers: { 'x-forwarded-for': '203.0.113.9' } })
+  const c2 = await WsClient.connect(proxied.websocketUrl, { headers: { 'x-forwarded-for': '203.0.113.9' } })
   await c2.login(v as string, PASSWORD, 'proxied')
   t.match(await ctl('user_ip', v as string, ej.domain, 'proxied'), { ip: '203.0.113.9' }, 'behind a trusted proxy: the forwarded address')
   c1.send(CLOSE)
@@ -176,11 +172,11 @@ t.test('the browser\'s address reaches ejabberd: the socket\'s, or X-Forwarded-F
 
 t.test('permessage-deflate (RFC 7692) is off unless configured', async (t) => {
   const off = await startMegaphone(t)
-  const a = await WsClient.connect(wsUrl(off), { perMessageDeflate: true })
+  const a = await WsClient.connect(off.websocketUrl, { perMessageDeflate: true })
   t.equal(a.ws.extensions, '', 'offered by the client, not accepted by default')
   a.ws.close()
   const on = await startMegaphone(t, { env: { MEGAPHONE_WEBSOCKET_PER_MESSAGE_DEFLATE: 'true' } })
-  const b = await WsClient.connect(wsUrl(on), { perMessageDeflate: true })
+  const b = await WsClient.connect(on.websocketUrl, { perMessageDeflate: true })
   t.match(b.ws.extensions, /permessage-deflate/, 'accepted when turned on')
   b.send(openElement())
   t.match(await b.next(), /^<open /, 'and the stream works compressed')
@@ -190,9 +186,9 @@ t.test('permessage-deflate (RFC 7692) is off unless configured', async (t) => {
 t.test('pings: a client that stops answering is dropped, its session ended as a lost network', async (t) => {
   const [u, v] = await registerUsers('wsd', 2, PASSWORD)
   const mp = await startMegaphone(t, { env: { MEGAPHONE_WEBSOCKET_PING_INTERVAL_SECONDS: '1' } })
-  const alive = await WsClient.connect(wsUrl(mp))
+  const alive = await WsClient.connect(mp.websocketUrl)
   await alive.login(v as string, PASSWORD)
-  const dead = await WsClient.connect(wsUrl(mp), { autoPong: false })
+  const dead = await WsClient.connect(mp.websocketUrl, { autoPong: false })
   await dead.login(u as string, PASSWORD)
   const started = Date.now()
   t.equal(await dead.closeCode(5_000), 1006, 'dropped without a closing handshake')
@@ -207,9 +203,9 @@ t.test('pings: a client that stops answering is dropped, its session ended as a 
 t.test('a client that stops reading is cut off past the buffer bound; the sender goes on', async (t) => {
   const [slowUser, sender] = await registerUsers('wse', 2, PASSWORD)
   const mp = await startMegaphone(t, { env: { MEGAPHONE_WEBSOCKET_MAX_BUFFERED_BYTES: '16384' } })
-  const slow = await WsClient.connect(wsUrl(mp))
+  const slow = await WsClient.connect(mp.websocketUrl)
   const slowJid = await slow.login(slowUser as string, PASSWORD)
-  const flood = await WsClient.connect(wsUrl(mp))
+  const flood = await WsClient.connect(mp.websocketUrl)
   const floodJid = await flood.login(sender as string, PASSWORD)
   // Stop reading: the kernel's buffers fill, then Megaphone's.
   ;(slow.ws as unknown as { _socket: { pause: () => void } })._socket.pause()
@@ -233,7 +229,7 @@ t.test('a client that stops reading is cut off past the buffer bound; the sender
 t.test('/health and /metrics count WebSocket sessions', async (t) => {
   const [u] = await registerUsers('wsf', 1, PASSWORD)
   const mp = await startMegaphone(t)
-  const c = await WsClient.connect(wsUrl(mp))
+  const c = await WsClient.connect(mp.websocketUrl)
   await c.login(u as string, PASSWORD)
   const health = await request(mp.baseUrl + '/health')
   t.match(await health.body.json(), { websocketSessions: 1 })
@@ -247,7 +243,7 @@ t.test('/health and /metrics count WebSocket sessions', async (t) => {
 t.test('shutdown: every WebSocket gets system-shutdown and a going-away close', async (t) => {
   const [u] = await registerUsers('wsg', 1, PASSWORD)
   const mp = await startMegaphone(t)
-  const c = await WsClient.connect(wsUrl(mp))
+  const c = await WsClient.connect(mp.websocketUrl)
   await c.login(u as string, PASSWORD)
   await mp.app.close()
   t.match(await c.until(/^<stream:error/), STREAM_ERROR('system-shutdown'))
