@@ -6,44 +6,15 @@ import { createHash } from 'node:crypto'
 import { Registry, type BoshLimits } from '../../lib/bosh/registry.js'
 import { TERMINATE_GAP_GRACE_MS } from '../../lib/bosh/constants.js'
 import { parseRequestBody } from '../../lib/bosh/body.js'
-import type { Upstream } from '../../lib/bosh/session.js'
-import type { LinkSession } from '../../lib/link/link.js'
 import { BoshError } from '../../lib/errors.js'
-import { MegaphoneError, ErrorCode } from '../../lib/errors.js'
 import { parseElement, type Element } from '../../lib/xml.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { RecordingUpstream } from '../helpers/recording-upstream.js'
 import { body } from '../helpers/bosh-http.js'
 
 const silent = { debug () {}, info () {}, warn () {}, error () {} }
 const FEATURES = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
 const OPEN = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='localhost' id='stream-1' version='1.0'/>"
-
-/** Stands in for the link: records what sessions send, lets the test play ejabberd. */
-class RecordingUpstream implements Upstream {
-  sessions = new Map<number, LinkSession>()
-  sent: Array<[number, string]> = []
-  ended: number[] = []
-  down = false
-  #next = 1
-  open (session: LinkSession): number {
-    if (this.down) throw new MegaphoneError(ErrorCode.LINK_DOWN, 'down')
-    const id = this.#next++
-    this.sessions.set(id, session)
-    return id
-  }
-
-  send (id: number, content: string): boolean {
-    if (!this.sessions.has(id)) throw new MegaphoneError(ErrorCode.LINK_SESSION_CLOSED, 'closed')
-    this.sent.push([id, content])
-    return true
-  }
-
-  endReasons: string[] = []
-  end (id: number, reason = 'normal'): void { this.ended.push(id); this.endReasons.push(reason); this.sessions.delete(id) }
-  /** ejabberd sends one element to connection `id`. */
-  deliver (id: number, xml: string): void { this.sessions.get(id)?.onLinkFrame(Buffer.from(xml)) }
-  contents (id: number): string[] { return this.sent.filter(([i]) => i === id).map(([, c]) => c) }
-}
 
 const LIMITS: BoshLimits = {
   domains: ['localhost'], maxWaitSeconds: 60, maxHold: 2, inactivitySeconds: 30, maxPauseSeconds: 120, pollingSeconds: 2, maxSessions: 10, ridSlack: 2, strictRequests: false

@@ -4,12 +4,9 @@
 import t from 'tap'
 import { WsEndpoint } from '../../lib/websocket/endpoint.js'
 import { WS_GOING_AWAY, WS_INTERNAL_ERROR, WS_NORMAL, type WsPeer } from '../../lib/websocket/session.js'
-import type { Upstream } from '../../lib/bosh/session.js'
-import type { LinkSession } from '../../lib/link/link.js'
-import type { CloseReason } from '../../lib/link/constants.js'
-import { ErrorCode, MegaphoneError } from '../../lib/errors.js'
 import { STREAM_CLOSE_TIMEOUT_MS } from '../../lib/bosh/constants.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { RecordingUpstream } from '../helpers/recording-upstream.js'
 
 const silent = { debug () {}, info () {}, warn () {}, error () {} }
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing'
@@ -34,35 +31,6 @@ class FakePeer implements WsPeer {
   pause (): void { this.paused = true }
   resume (): void { this.paused = false }
   ping (): void { this.pings++ }
-}
-
-class RecordingUpstream implements Upstream {
-  sessions = new Map<number, LinkSession>()
-  sent: Array<[number, string]> = []
-  ended: Array<[number, CloseReason | undefined]> = []
-  down = false
-  saturated = false
-  #next = 1
-  open (session: LinkSession): number {
-    if (this.down) throw new MegaphoneError(ErrorCode.LINK_DOWN, 'down')
-    const id = this.#next++
-    this.sessions.set(id, session)
-    return id
-  }
-
-  send (id: number, content: string): boolean {
-    if (!this.sessions.has(id)) throw new MegaphoneError(ErrorCode.LINK_SESSION_CLOSED, 'closed')
-    this.sent.push([id, content])
-    return !this.saturated
-  }
-
-  end (id: number, reason?: CloseReason): void { this.ended.push([id, reason]); this.sessions.delete(id) }
-  deliver (id: number, xml: string): void { this.sessions.get(id)?.onLinkFrame(Buffer.from(xml)) }
-  closeFromEjabberd (id: number, reason: CloseReason | 'link-down'): void {
-    const s = this.sessions.get(id)
-    this.sessions.delete(id)
-    s?.onLinkClose(reason)
-  }
 }
 
 function setup (opts: { pingIntervalSeconds?: number, seeOtherUri?: string | null, maxBufferedBytes?: number, whenWritable?: () => Promise<void> | null } = {}) {
@@ -135,7 +103,7 @@ t.test('every refusal: stream error, <close/>, WebSocket close, and the connecti
         t.match(s.peer.sent[0], /^<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='localhost' id='[0-9a-f]{16}' version='1.0'/, 'a stream header first (RFC 6120 4.9.1.2)')
         t.equal(s.up.sessions.size, 0, 'nothing left open on the link')
       } else {
-        t.same(s.up.ended, [[1, 'error']], 'the connection ID ends')
+        t.same([s.up.ended, s.up.endReasons], [[1], ['error']], 'the connection ID ends')
         t.equal(s.up.sent.length, 1, 'the refused message never reached ejabberd')
       }
       t.equal(s.endpoint.size, 0)
@@ -183,7 +151,7 @@ t.test('client <close/> that ejabberd does not answer: Megaphone closes after th
   clock.advance(1)
   t.equal(peer.sent.at(-1), CLOSE)
   t.equal(peer.closed, WS_NORMAL)
-  t.same(up.ended, [[1, 'timeout']])
+  t.same([up.ended, up.endReasons], [[1], ['timeout']])
 })
 
 t.test('ejabberd closes first: its <close/> and end reach the client, the WebSocket closes', async (t) => {
@@ -198,7 +166,7 @@ t.test('ejabberd closes first: its <close/> and end reach the client, the WebSoc
 t.test('a WebSocket that drops without <close/> ends the ID as a lost network, so XEP-0198 can resume', async (t) => {
   const { up, session, endpoint } = opened()
   session.onPeerClose()
-  t.same(up.ended, [[1, 'timeout']])
+  t.same([up.ended, up.endReasons], [[1], ['timeout']])
   t.equal(endpoint.ended.get('client-gone'), 1)
   t.equal(endpoint.size, 0)
 })
@@ -213,7 +181,7 @@ t.test('pings: a client that answers stays; one silent for a whole interval is d
   t.notOk(peer.terminated)
   clock.advance(30_000)
   t.ok(peer.terminated, 'no pong for a whole interval: dropped')
-  t.same(up.ended, [[1, 'timeout']])
+  t.same([up.ended, up.endReasons], [[1], ['timeout']])
   t.equal(endpoint.ended.get('ping-timeout'), 1)
   t.equal(clock.pending, 0, 'no timer left once no session is')
 })
@@ -225,7 +193,7 @@ t.test('a client that does not read is cut off past maxBufferedBytes', async (t)
   s.peer.bufferedAmount = 101
   s.up.deliver(1, '<message/>')
   t.ok(s.peer.terminated)
-  t.same(s.up.ended, [[1, 'timeout']])
+  t.same([s.up.ended, s.up.endReasons], [[1], ['timeout']])
   t.equal(s.endpoint.ended.get('slow-client'), 1)
 })
 
@@ -274,7 +242,7 @@ t.test('shutdown: system-shutdown, or see-other-uri when configured (RFC 7395 3.
   a.endpoint.shutdown()
   t.match(a.peer.sent.at(-2), /<system-shutdown /)
   t.equal(a.peer.closed, WS_GOING_AWAY)
-  t.same(a.up.ended, [[1, 'shutdown']])
+  t.same([a.up.ended, a.up.endReasons], [[1], ['shutdown']])
   t.notOk(a.endpoint.accepting)
   const b = setup({ seeOtherUri: 'wss://other.example/xmpp-websocket' })
   b.msg(OPEN)
