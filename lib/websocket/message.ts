@@ -89,11 +89,17 @@ export function closeSeeOther (uri: string): string {
   return `<close xmlns='${NS_FRAMING}' see-other-uri='${escapeXML(uri)}'/>`
 }
 
-/** The kind of a frame from ejabberd for this side's bookkeeping: its header, its close, or anything else. */
+/**
+ * The kind of a frame from ejabberd for this side's bookkeeping: its header,
+ * its close, or anything else. Read from the Buffer's first bytes, since the
+ * frame goes to the WebSocket as it is; lib/link/framing.ts frameKind reads
+ * the same names from a string for BOSH.
+ */
 export function serverFrameKind (content: Buffer): 'open' | 'close' | 'other' {
   // Frames start with `<open ` or `<close ` exactly (docs/link-protocol.md "Session content").
   if (content[0] !== 0x3c) return 'other'
-  if (content.subarray(1, 6).toString('latin1') === 'open ') return 'open'
-  if (content.subarray(1, 7).toString('latin1') === 'close ' || content.subarray(1, 7).toString('latin1') === 'close/') return 'close'
+  const head = content.toString('latin1', 1, 7)
+  if (head.startsWith('open ')) return 'open'
+  if (head === 'close ' || head === 'close/') return 'close'
   return 'other'
 }
