@@ -181,6 +181,37 @@ export async function startEjabberd (
   }
 }
 
+/**
+ * Starts again, on the same ports and state (its spool, so a cluster member
+ * rejoins its cluster), a server described by `server` that has stopped or
+ * died. A node killed a moment ago may still hold its epmd name or a port:
+ * the start is retried until `timeoutMs`.
+ */
+export async function restartEjabberd (
+  server: EjabberdDescription,
+  { ownerPid, timeoutMs = START_TIMEOUT_MS }: { ownerPid: number, timeoutMs?: number }
+): Promise<Ejabberd> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      await runScript([
+        'start',
+        '--state', server.stateDir,
+        '--c2s-port', String(server.c2sPort),
+        '--http-port', String(server.httpPort),
+        '--link-port', String(server.linkPort),
+        '--domain', server.domain,
+        '--owner-pid', String(ownerPid),
+        ...(server.link ? [] : ['--no-link']),
+      ], Math.max(1_000, deadline - Date.now()))
+      return await ejabberdIn(server.stateDir)
+    } catch (err) {
+      if (!/already in use|registered in epmd/.test(String(err)) || Date.now() >= deadline) throw err
+      await sleep(200)
+    }
+  }
+}
+
 /** Stops the server in `stateDir` if it runs (`now`: kills it at once), then deletes the directory unless `keep`. */
 export async function stopEjabberd (stateDir: string, { keep = false, now = false }: { keep?: boolean, now?: boolean } = {}): Promise<void> {
   if (!existsSync(stateDir)) return
