@@ -12,6 +12,7 @@ import { Registry } from './lib/bosh/registry.js'
 import { drainGate } from './lib/link/backpressure.js'
 import { startProcessIdleCollector } from './lib/idle-collector.js'
 import { LinkPool, type LinkReport } from './lib/link/pool.js'
+import { linkTlsOptions } from './lib/link/tls.js'
 import type { LinkState } from './lib/link/link.js'
 import type { Saturable } from './lib/link/backpressure.js'
 import type { Upstream } from './lib/bosh/session.js'
@@ -148,9 +149,15 @@ export interface Megaphone {
 
 /** Brings the link up and serves HTTP on config.http; on a failure to listen, closes the link and throws. */
 export async function startMegaphone ({ config, logger, clock, linkReadyTimeoutMs }: StartOptions): Promise<Megaphone> {
-  const { targets, prefer, host: _host, port: _port, ...linkOptions } = config.link
+  const { targets, prefer, host: _host, port: _port, tls, ...linkOptions } = config.link
   const preferred = prefer === null ? -1 : targets.findIndex((t) => t.host === prefer.host && t.port === prefer.port)
-  const link = new LinkPool(targets, { ...linkOptions, prefer: preferred, clock, logger: logger?.child({ component: 'link' }) })
+  const link = new LinkPool(targets, {
+    ...linkOptions,
+    ...(tls === null ? {} : { tls: linkTlsOptions(tls) }),
+    prefer: preferred,
+    clock,
+    logger: logger?.child({ component: 'link' })
+  })
   const app = await buildApp({ link, config, loggerInstance: logger, clock })
   link.start()
   try {

@@ -34,6 +34,23 @@ export interface LinkConfig {
   reconnectMinDelayMs: number
   /** Cap on the reconnect delay (ms). Default 10000. */
   reconnectMaxDelayMs: number
+  /**
+   * TLS on every link (the listeners' `tls: true`), for links that leave the
+   * host; null (off) by default. The listener's certificate is always
+   * verified: there is no switch to turn that off.
+   */
+  tls: LinkTlsConfig | null
+}
+
+export interface LinkTlsConfig {
+  /** PEM file of the authorities that signed the listeners' certificates. Default: Node's bundled public roots. */
+  caFile: string | null
+  /** The name the listeners' certificates must carry. Default: each target's host (name or IP address). */
+  serverName: string | null
+  /** Megaphone's own certificate chain (PEM), for listeners with `tls_verify: true`. With keyFile; default none. */
+  certFile: string | null
+  /** Its private key (PEM). */
+  keyFile: string | null
 }
 
 export interface HttpConfig {
@@ -208,6 +225,17 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   if (numbers.reconnectMinDelayMs > numbers.reconnectMaxDelayMs) {
     invalid('link.reconnectMinDelayMs must not exceed link.reconnectMaxDelayMs')
   }
+  const linkTls = boolean('link.tls (MEGAPHONE_LINK_TLS)', env.MEGAPHONE_LINK_TLS ?? fileLink.tls, false)
+    ? {
+        caFile: readablePath('link.tlsCaFile (MEGAPHONE_LINK_TLS_CA_FILE)', env.MEGAPHONE_LINK_TLS_CA_FILE ?? fileLink.tlsCaFile),
+        serverName: serverName(env.MEGAPHONE_LINK_TLS_SERVER_NAME ?? fileLink.tlsServerName),
+        certFile: readablePath('link.tlsCertFile (MEGAPHONE_LINK_TLS_CERT_FILE)', env.MEGAPHONE_LINK_TLS_CERT_FILE ?? fileLink.tlsCertFile),
+        keyFile: readablePath('link.tlsKeyFile (MEGAPHONE_LINK_TLS_KEY_FILE)', env.MEGAPHONE_LINK_TLS_KEY_FILE ?? fileLink.tlsKeyFile)
+      }
+    : null
+  if (linkTls !== null && (linkTls.certFile === null) !== (linkTls.keyFile === null)) {
+    invalid('link.tlsCertFile and link.tlsKeyFile (MEGAPHONE_LINK_TLS_CERT_FILE, MEGAPHONE_LINK_TLS_KEY_FILE) go together')
+  }
 
   const fileHttp = isObject(file.http) ? file.http : {}
   const httpHost = env.MEGAPHONE_HTTP_HOST ?? fileHttp.host ?? '127.0.0.1'
@@ -265,7 +293,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
 
   return deepFreeze({
     http: { host: httpHost, port: httpPort, trustProxy, drainSeconds, tlsCertFile, tlsKeyFile },
-    link: { host, secret, targets, prefer, ...numbers },
+    link: { host, secret, targets, prefer, tls: linkTls, ...numbers },
     bosh: { path, domains, corsOrigins, strictRequests, ...boshNumbers },
     websocket: { enabled: wsEnabled, path: wsPath, perMessageDeflate, seeOtherUri, ...wsNumbers },
     client: { enabled: clientEnabled, converse },
@@ -290,6 +318,12 @@ function linkTarget (text: string): { host: string, port: number } {
   const port = m === null ? NaN : Number(m[3])
   if (m === null || port < 1 || port > 65535) invalid(`link.targets (MEGAPHONE_LINK_TARGETS): '${text}' is not host:port`)
   return { host: (m as RegExpExecArray)[1] ?? (m as RegExpExecArray)[2] as string, port }
+}
+
+function serverName (raw: unknown): string | null {
+  if (raw === undefined || raw === '') return null
+  if (typeof raw !== 'string' || !/^[A-Za-z0-9.-]+$/.test(raw)) invalid('link.tlsServerName (MEGAPHONE_LINK_TLS_SERVER_NAME) must be a host name, e.g. xmpp1.example.com')
+  return raw
 }
 
 /** A list: a JSON array of strings, or a comma-separated string. */

@@ -376,6 +376,36 @@ quoted_string() {
   printf '"%s"' "$value"
 }
 
+# The TLS listeners' certificates (the template's 127.0.0.3 and .4), made
+# once per state directory: a private authority, the listener's certificate
+# for those addresses, and a client certificate for mutual TLS. P-256 keys,
+# ten years: they never leave loopback.
+link_tls_files() {
+  local dir="$STATE_DIR/link-tls" name ext
+  [[ -s "$dir/server.pem" && -s "$dir/client-cert.pem" ]] && return 0
+  command -v openssl >/dev/null 2>&1 || die "openssl not found (a dependency of ejabberd): run 'apt-get install -y openssl'"
+  rm -rf "$dir" && mkdir -p "$dir"
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec[@]}" -days 3650 -subj "/CN=Megaphone link test authority" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/ca-key.pem" -out "$dir/ca.pem" 2>/dev/null || die "openssl could not make the link's test authority"
+  for name in server client; do
+    if [[ "$name" == server ]]; then
+      ext=$'subjectAltName=IP:127.0.0.3,IP:127.0.0.4,DNS:link.megaphone.test\nextendedKeyUsage=serverAuth'
+    else
+      ext=$'extendedKeyUsage=clientAuth'
+    fi
+    if ! { openssl req "${ec[@]}" -subj "/CN=megaphone-link-$name" -keyout "$dir/$name-key.pem" -out "$dir/$name.csr" &&
+      openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" -CAcreateserial -days 3650 \
+        -extfile <(printf '%s\n' "$ext") -out "$dir/$name-cert.pem"; } 2>/dev/null; then
+      die "openssl could not make the link's $name certificate"
+    fi
+  done
+  # ejabberd's certfile holds the chain and the key in one file.
+  cat "$dir/server-cert.pem" "$dir/server-key.pem" >"$dir/server.pem"
+  rm -f "$dir"/*.csr "$dir/ca.srl"
+}
+
 # Lines starting with ### document the template and are not copied; the lines
 # between LINK-BEGIN and LINK-END are dropped when the link is off.
 render_config() {
@@ -397,6 +427,7 @@ render_config() {
     line="${line//@HTTP_PORT@/"$HTTP_PORT"}"
     line="${line//@LINK_PORT@/"$LINK_PORT"}"
     line="${line//@LINK_SECRET@/"$secret_yaml"}"
+    line="${line//@STATE_DIR@/"$STATE_DIR"}"
     printf '%s\n' "$line"
   done <"$TEMPLATE" >"$out.tmp"
   mv "$out.tmp" "$out"
@@ -477,6 +508,7 @@ cmd_start() {
   fi
   chmod 600 "$STATE_DIR/cookie" "$secret_file"
   SECRET="$(<"$secret_file")"
+  [[ "$LINK" == off ]] || link_tls_files
   write_settings
   render_config
 

@@ -16,6 +16,7 @@ t.test('defaults apply when only the secret is given', async (t) => {
     port: 5899,
     targets: [{ host: '127.0.0.1', port: 5899 }],
     prefer: null,
+    tls: null,
     secret: SECRET,
     maxFrameBytes: 1048576,
     heartbeatIntervalMs: 5000,
@@ -130,4 +131,20 @@ t.test('link targets: host:port list, IPv6 in brackets; one target from link.hos
   t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1:99999' }), /not host:port/)
   t.same(loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1:5899,ej2:5899', MEGAPHONE_LINK_PREFER: 'ej2:5899' }).link.prefer, { host: 'ej2', port: 5899 })
   t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TARGETS: 'ej1:5899', MEGAPHONE_LINK_PREFER: 'ej3:5899' }), /link\.prefer .* must be one of link\.targets/)
+})
+
+t.test('link TLS: off by default; files must be readable; certificate and key go together; a server name is a host name', async (t) => {
+  const env = { MEGAPHONE_LINK_SECRET: SECRET }
+  const dir = mkdtempSync(join(tmpdir(), 'megaphone-link-tls-'))
+  const pem = join(dir, 'ca.pem')
+  writeFileSync(pem, '-----BEGIN CERTIFICATE-----\n')
+  t.equal(loadConfig(env).link.tls, null)
+  t.same(loadConfig({ ...env, MEGAPHONE_LINK_TLS: 'true' }).link.tls, { caFile: null, serverName: null, certFile: null, keyFile: null }, 'on, with Node\'s public roots')
+  t.same(loadConfig({ ...env, MEGAPHONE_LINK_TLS: 'true', MEGAPHONE_LINK_TLS_CA_FILE: pem, MEGAPHONE_LINK_TLS_SERVER_NAME: 'xmpp1.example.com' }).link.tls,
+    { caFile: pem, serverName: 'xmpp1.example.com', certFile: null, keyFile: null })
+  t.equal(loadConfig({ ...env, MEGAPHONE_LINK_TLS_CA_FILE: join(dir, 'missing.pem') }).link.tls, null, 'the TLS files are not read while TLS is off')
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TLS: 'yes' }), /link\.tls \(MEGAPHONE_LINK_TLS\) must be true or false/)
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TLS: 'true', MEGAPHONE_LINK_TLS_CA_FILE: join(dir, 'missing.pem') }), /link\.tlsCaFile .*cannot read .*ENOENT/)
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TLS: 'true', MEGAPHONE_LINK_TLS_CERT_FILE: pem }), /link\.tlsCertFile and link\.tlsKeyFile .* go together/)
+  t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TLS: 'true', MEGAPHONE_LINK_TLS_SERVER_NAME: 'not a name' }), /link\.tlsServerName/)
 })

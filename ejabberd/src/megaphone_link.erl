@@ -23,7 +23,7 @@
 
 -type options() :: megaphone_listener:options().
 
--record(state, {socket :: inet:socket(),
+-record(state, {socket :: megaphone_transport:socket(),
                 opts :: options(),
                 %% accepting: not yet ours; handshake: challenge sent.
                 phase = accepting :: accepting | handshake | ready,
@@ -77,6 +77,12 @@ handle_cast(_Msg, State) ->
 
 -spec handle_info(term(), state()) ->
           {noreply, state()} | {stop, term(), state()}.
+handle_info({ssl, Socket, Data}, State) ->
+    handle_info({tcp, Socket, Data}, State);
+handle_info({ssl_closed, Socket}, State) ->
+    handle_info({tcp_closed, Socket}, State);
+handle_info({ssl_error, Socket, Reason}, State) ->
+    handle_info({tcp_error, Socket, Reason}, State);
 handle_info({tcp, Socket, Data}, #state{socket = Socket} = State) ->
     State1 = State#state{last_recv_ms = now_ms()},
     case megaphone_codec:decode(Data, State1#state.decoder) of
@@ -86,9 +92,9 @@ handle_info({tcp, Socket, Data}, #state{socket = Socket} = State) ->
         {error, Code, Offset} ->
             %% Spec "Frames": a malformed frame ends the link.
             ?WARNING_MSG("Megaphone link ~ts: malformed frame (~ts) at byte "
-                         "offset ~B", [State#state.peer,
-                                       megaphone_codec:format_error(Code),
-                                       Offset]),
+                         "offset ~B~ts", [State#state.peer,
+                                          megaphone_codec:format_error(Code),
+                                          Offset, tls_hint(Data, State)]),
             noreply(bye({malformed_frame, Code}, State1))
     end;
 handle_info({tcp_closed, Socket}, #state{socket = Socket} = State) ->
@@ -97,7 +103,7 @@ handle_info({tcp_closed, Socket}, #state{socket = Socket} = State) ->
     {stop, {shutdown, closed}, State};
 handle_info({tcp_error, Socket, Reason}, #state{socket = Socket} = State) ->
     ?WARNING_MSG("Megaphone link ~ts: socket error: ~ts",
-                 [State#state.peer, inet:format_error(Reason)]),
+                 [State#state.peer, format_socket_error(Reason)]),
     {stop, {shutdown, Reason}, State};
 handle_info({timeout, Ref, handshake}, #state{timer = Ref} = State) ->
     noreply(bye(handshake_timeout, State));
@@ -117,7 +123,7 @@ terminate(Reason, #state{socket = Socket, sessions = Sessions} = State) ->
         _ ->
             ok
     end,
-    gen_tcp:close(Socket),
+    megaphone_transport:close(Socket),
     %% Spec "Ending the link": every session ends with the link. Exit
     %% signals with a non-normal reason kill the (non-trapping) sessions;
     %% each c2s then sees its socket owner go down and closes.
@@ -133,25 +139,67 @@ terminate(Reason, #state{socket = Socket, sessions = Sessions} = State) ->
 %%% Handshake (spec "Handshake")
 %%%===================================================================
 -spec start_handshake(state()) -> result().
-start_handshake(#state{socket = Socket, opts = Opts} = State) ->
-    #{send_timeout := SendTimeout, max_frame_size := MaxFrame,
-      heartbeat_timeout := HeartbeatMs} = Opts,
-    case inet:peername(Socket) of
+start_handshake(#state{socket = TcpSocket,
+                        opts = #{send_timeout := SendTimeout}} = State) ->
+    case inet:peername(TcpSocket) of
         {ok, Peer} ->
-            ok = inet:setopts(Socket, [{send_timeout, SendTimeout},
-                                       {send_timeout_close, true}]),
-            Nonce = hex(crypto:strong_rand_bytes(16)),
-            State1 = State#state{phase = handshake, peer = format_peer(Peer),
-                                 nonce = Nonce,
-                                 decoder = megaphone_codec:new(MaxFrame),
-                                 last_recv_ms = now_ms(),
-                                 timer = erlang:start_timer(
-                                           HeartbeatMs, self(), handshake)},
-            activate(tell({challenge, ?MEGAPHONE_PROTOCOL_VERSION, Nonce},
-                          State1));
+            ok = inet:setopts(TcpSocket, [{send_timeout, SendTimeout},
+                                          {send_timeout_close, true}]),
+            State0 = State#state{peer = format_peer(Peer)},
+            case secure(TcpSocket, State0) of
+                {ok, Socket} ->
+                    challenge(State0#state{socket = Socket});
+                {error, Why} ->
+                    megaphone_transport:close(TcpSocket),
+                    {stop, {shutdown, Why}, State0}
+            end;
         {error, Why} ->
             {stop, {shutdown, Why}, State}
     end.
+
+%% Spec "TLS": with `tls: true`, TLS first, within the handshake's time.
+-spec secure(inet:socket(), state()) ->
+          {ok, megaphone_transport:socket()} | {error, term()}.
+secure(TcpSocket, #state{opts = #{tls := false}}) ->
+    {ok, TcpSocket};
+secure(TcpSocket, #state{opts = #{tls := true,
+                                  heartbeat_timeout := TimeoutMs} = Opts,
+                         peer = Peer}) ->
+    case megaphone_transport:tls_options(Opts) of
+        {ok, TlsOpts} ->
+            case megaphone_transport:upgrade(TcpSocket, TlsOpts, TimeoutMs) of
+                {ok, Socket} ->
+                    ?INFO_MSG("Megaphone link ~ts: TLS established (~ts)",
+                              [Peer, megaphone_transport:describe_tls(Socket)]),
+                    {ok, Socket};
+                {error, closed} ->
+                    ?WARNING_MSG("Megaphone link ~ts: TLS handshake failed: "
+                                 "the front end closed the connection (does "
+                                 "it trust this listener's certificate?)",
+                                 [Peer]),
+                    {error, {tls, closed}};
+                {error, Why} ->
+                    ?WARNING_MSG("Megaphone link ~ts: TLS handshake failed: "
+                                 "~ts", [Peer, format_socket_error(Why)]),
+                    {error, {tls, Why}}
+            end;
+        {error, Why} ->
+            ?ERROR_MSG("Megaphone link ~ts: refused: ~ts",
+                       [Peer, megaphone_transport:format_error(Why)]),
+            {error, Why}
+    end.
+
+-spec challenge(state()) -> result().
+challenge(#state{opts = Opts} = State) ->
+    #{max_frame_size := MaxFrame, heartbeat_timeout := HeartbeatMs} = Opts,
+    Nonce = hex(crypto:strong_rand_bytes(16)),
+    State1 = State#state{phase = handshake,
+                         nonce = Nonce,
+                         decoder = megaphone_codec:new(MaxFrame),
+                         last_recv_ms = now_ms(),
+                         timer = erlang:start_timer(HeartbeatMs, self(),
+                                                    handshake)},
+    activate(tell({challenge, ?MEGAPHONE_PROTOCOL_VERSION, Nonce}, State1)).
 
 -spec handshake(binary(), state()) -> result().
 handshake(Content, #state{opts = #{secret := Secret}, nonce = Nonce} = State) ->
@@ -282,7 +330,7 @@ control({bye, Reason}, State) ->
     ?INFO_MSG("Megaphone link ~ts: front end said bye (~ts)",
               [State#state.peer,
                megaphone_codec:format_control({bye, Reason})]),
-    gen_tcp:close(State#state.socket),
+    megaphone_transport:close(State#state.socket),
     {stop, {shutdown, peer_bye}, State};
 control(Other, State) ->
     ?WARNING_MSG("Megaphone link ~ts: unexpected control message: ~ts",
@@ -363,7 +411,7 @@ bye(Reason, State) ->
 -spec last_word(megaphone_codec:control(), term(), state()) -> result().
 last_word(Control, Reason, State) ->
     _ = send_control(Control, State),
-    gen_tcp:close(State#state.socket),
+    megaphone_transport:close(State#state.socket),
     {stop, {shutdown, Reason}, State}.
 
 %%%===================================================================
@@ -371,7 +419,7 @@ last_word(Control, Reason, State) ->
 %%%===================================================================
 -spec send_control(megaphone_codec:control(), state()) -> ok | {error, term()}.
 send_control(Control, #state{socket = Socket}) ->
-    gen_tcp:send(Socket,
+    megaphone_transport:send(Socket,
                  megaphone_codec:encode(?MEGAPHONE_CONTROL_ID,
                                         megaphone_codec:format_control(Control))).
 
@@ -385,7 +433,7 @@ tell(Control, State) ->
 
 -spec activate(result()) -> result().
 activate({ok, #state{socket = Socket} = State}) ->
-    case inet:setopts(Socket, [{active, once}]) of
+    case megaphone_transport:activate(Socket) of
         ok -> {ok, State};
         {error, Why} -> {stop, {shutdown, Why}, State}
     end;
@@ -414,6 +462,25 @@ hex(Bin) ->
 -spec hex_digit(0..15) -> byte().
 hex_digit(N) when N < 10 -> $0 + N;
 hex_digit(N) -> $a + N - 10.
+
+%% A TLS record where the first frame should be: the front end has TLS on
+%% (MEGAPHONE_LINK_TLS) and this listener has not (spec "TLS").
+-spec tls_hint(binary(), state()) -> string().
+tls_hint(<<16#16, 3, _/binary>>, #state{phase = handshake}) ->
+    ": this looks like a TLS handshake; the front end has TLS on the link, "
+    "this listener has not (tls: true)";
+tls_hint(_Data, _State) ->
+    "".
+
+%% Socket errors are POSIX codes from gen_tcp, or TLS alerts from ssl.
+-spec format_socket_error(term()) -> string().
+format_socket_error(Reason) when is_atom(Reason) ->
+    case inet:format_error(Reason) of
+        "unknown POSIX error" -> atom_to_list(Reason);
+        Text -> Text
+    end;
+format_socket_error(Reason) ->
+    ssl:format_error(Reason).
 
 -spec format_peer({inet:ip_address(), inet:port_number()}) -> string().
 format_peer({IP, Port}) ->

@@ -22,7 +22,11 @@
                      access := atom(),
                      shaper := atom(),
                      heartbeat_timeout := pos_integer(),
-                     send_timeout := pos_integer() | infinity}.
+                     send_timeout := pos_integer() | infinity,
+                     tls := boolean(),
+                     certfile := binary() | undefined,
+                     cafile := binary() | undefined,
+                     tls_verify := boolean()}.
 
 %% ejabberd_listener's own default for its generic send_timeout option.
 -define(LISTENER_SEND_TIMEOUT_MS, 15000).
@@ -57,7 +61,21 @@ listen_opt_type(access) ->
 listen_opt_type(shaper) ->
     econf:shaper();
 listen_opt_type(heartbeat_timeout) ->
-    econf:timeout(second).
+    econf:timeout(second);
+%% docs/link-protocol.md "TLS": the link over TLS (OTP's ssl), for a front
+%% end on another host.
+listen_opt_type(tls) ->
+    econf:bool();
+%% The certificate chain and its key, in one PEM file; ejabberd's default
+%% certificate when absent.
+listen_opt_type(certfile) ->
+    econf:pem();
+%% The authorities whose certificates the front end may show (tls_verify).
+listen_opt_type(cafile) ->
+    econf:pem();
+%% Require a certificate from the front end, signed by one in `cafile`.
+listen_opt_type(tls_verify) ->
+    econf:bool().
 
 %% `secret` has no default: a listener without it fails validation.
 -spec listen_options() -> [{atom(), term()} | atom()].
@@ -81,7 +99,13 @@ defaults() ->
      %% Shaper rule applied to each session's input, as on c2s listeners.
      {shaper, none},
      %% Silence after which a link is dead; ms (configured in seconds).
-     {heartbeat_timeout, ?MEGAPHONE_DEFAULT_HEARTBEAT_TIMEOUT_MS}].
+     {heartbeat_timeout, ?MEGAPHONE_DEFAULT_HEARTBEAT_TIMEOUT_MS},
+     %% TLS on the link: off (loopback or a private network), or on with
+     %% these; see listen_opt_type/1.
+     {tls, false},
+     {certfile, undefined},
+     {cafile, undefined},
+     {tls_verify, false}].
 
 -spec options([{atom(), term()}]) -> options().
 options(Opts) ->

@@ -7,9 +7,10 @@
 %%% elements to the c2s when the c2s asks for more ({active, once}). The
 %%% c2s calls the xmpp_socket callbacks below from its own process.
 %%%
-%%% Who writes to the link socket: this process, with gen_tcp:send on the
-%%% socket the link process owns. One gen_tcp:send is one port command, so
-%%% frames from many sessions never interleave, and no single process
+%%% Who writes to the link socket: this process, with megaphone_transport:send
+%%% on the socket the link process owns. One send is one port command (or,
+%%% over TLS, one call to the connection's sender), so frames from many
+%%% sessions never interleave, and over plain TCP no single process
 %%% serialises the output of every session. Going through this process
 %%% (rather than writing from the c2s) keeps the per-session rules in one
 %%% place: nothing is written after `close <id>`, and `close <id>` is written
@@ -39,7 +40,7 @@
 -export_type([config/0, socket/0, info/0]).
 
 %% What the link process gives each session.
--type config() :: #{link_socket := inet:socket(),
+-type config() :: #{link_socket := megaphone_transport:socket(),
                     conn_id := pos_integer(),
                     peer := {inet:ip_address(), inet:port_number()},
                     max_stanza_size := pos_integer() | infinity,
@@ -51,11 +52,11 @@
 %% What info/1 tells: the session's connection ID, its c2s, and the socket
 %% of the link it is on.
 -type info() :: #{conn_id := pos_integer(), c2s := pid(),
-                  link := inet:socket()}.
+                  link := megaphone_transport:socket()}.
 
 %% The socket term the c2s holds: small, since every c2s keeps one.
 -record(megaphone_socket, {pid :: pid(),
-                           link_socket :: inet:socket(),
+                           link_socket :: megaphone_transport:socket(),
                            peer :: {inet:ip_address(), inet:port_number()}}).
 -type socket() :: #megaphone_socket{}.
 
@@ -163,7 +164,7 @@ peername(#megaphone_socket{peer = Peer}) ->
 
 -spec sockname(socket()) -> {ok, {inet:ip_address(), inet:port_number()}}.
 sockname(#megaphone_socket{link_socket = LinkSocket}) ->
-    case inet:sockname(LinkSocket) of
+    case megaphone_transport:sockname(LinkSocket) of
         {ok, _} = Ok -> Ok;
         {error, _} -> {ok, {{0, 0, 0, 0}, 0}}
     end.
@@ -352,7 +353,7 @@ shaper_update(Shaper, Bytes) ->
 -spec send_frame(megaphone_codec:conn_id(), iodata(), state()) ->
           ok | {error, atom()}.
 send_frame(ConnId, Content, #state{socket = Socket}) ->
-    gen_tcp:send(Socket#megaphone_socket.link_socket,
+    megaphone_transport:send(Socket#megaphone_socket.link_socket,
                  megaphone_codec:encode(ConnId, Content)).
 
 %% Spec "Sessions": `close <id> <reason>`, once; the process stops after it.

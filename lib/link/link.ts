@@ -10,12 +10,14 @@
 import { EventEmitter } from 'node:events'
 import { createHmac } from 'node:crypto'
 import net from 'node:net'
+import tls from 'node:tls'
 import type { BaseLogger } from 'pino'
 import { systemClock, type Clock, type Timer } from '../clock.js'
 import { ErrorCode, FrameError, MegaphoneError } from '../errors.js'
 import { backoffDelayMs } from './backoff.js'
 import { FrameDecoder, encodeFrame } from './codec.js'
 import { formatControl, parseControl, type ControlMessage } from './control.js'
+import type { LinkTlsOptions } from './tls.js'
 import {
   CONTROL_ID,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -82,6 +84,8 @@ export interface LinkOptions {
    */
   firstId?: number
   idStride?: number
+  /** TLS, verified against these (tls.ts); plain TCP when absent. */
+  tls?: LinkTlsOptions
 }
 
 /** How long close() waits for the socket to finish before destroying it. */
@@ -99,7 +103,8 @@ const noopLogger: BaseLogger = {
 } as unknown as BaseLogger
 
 export class Link extends EventEmitter implements LinkState {
-  readonly #opts: Required<Omit<LinkOptions, 'logger' | 'clock' | 'random' | 'firstId' | 'idStride'>>
+  readonly #opts: Required<Omit<LinkOptions, 'logger' | 'clock' | 'random' | 'firstId' | 'idStride' | 'tls'>>
+  readonly #tls: LinkTlsOptions | null
   readonly #idStride: number
   readonly #log: BaseLogger
   readonly #clock: Clock
@@ -125,7 +130,8 @@ export class Link extends EventEmitter implements LinkState {
 
   constructor (options: LinkOptions) {
     super()
-    const { logger, clock, random, firstId = 1, idStride = 1, ...rest } = options
+    const { logger, clock, random, firstId = 1, idStride = 1, tls: tlsOptions, ...rest } = options
+    this.#tls = tlsOptions ?? null
     this.#nextId = firstId
     this.#idStride = idStride
     this.#opts = {
@@ -277,13 +283,16 @@ export class Link extends EventEmitter implements LinkState {
     this.#reconnectTimer = null
     this.#setStatus('connecting')
     this.#downReason = 'socket-closed'
-    const socket = net.connect({
-      host: this.#opts.host,
-      port: this.#opts.port,
-      noDelay: true,
-      keepAlive: true,
-      writableHighWaterMark: this.#opts.writeHighWaterMarkBytes
-    } as net.NetConnectOpts)
+    const { host, port, writeHighWaterMarkBytes } = this.#opts
+    // Spec "TLS": with TLS, the handshake below starts once TLS is up and
+    // the listener's certificate verified (rejectUnauthorized is Node's default).
+    const socket = this.#tls === null
+      ? net.connect({ host, port, writableHighWaterMark: writeHighWaterMarkBytes } as net.NetConnectOpts)
+      // highWaterMark: tls.connect passes it to the TLSSocket (both sides of
+      // the stream); @types/node does not list it.
+      : tls.connect({ host, port, highWaterMark: writeHighWaterMarkBytes, ...this.#tls } as tls.ConnectionOptions)
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true)
     this.#socket = socket
     this.#decoder = new FrameDecoder(this.#opts.maxFrameBytes)
     this.#saturated = false
@@ -291,11 +300,16 @@ export class Link extends EventEmitter implements LinkState {
     // The handshake must complete within the heartbeat timeout, connect included.
     this.#handshakeTimer = this.#clock.setTimeout(() => {
       this.#handshakeTimer = null
-      this.#log.error({ timeoutMs: this.#opts.heartbeatTimeoutMs }, 'no link handshake within the heartbeat timeout, resetting link')
+      // A listener with `tls: true` waits for a TLS hello that a plain link never sends.
+      this.#log.error({ timeoutMs: this.#opts.heartbeatTimeoutMs, tls: this.#tls !== null },
+        this.#tls === null
+          ? 'no link handshake within the heartbeat timeout, resetting link (if the listener has tls: true, set link.tls)'
+          : 'no link handshake within the heartbeat timeout, resetting link')
       this.#reset('handshake-timeout')
     }, this.#opts.heartbeatTimeoutMs)
-    socket.on('connect', () => {
-      this.#log.debug({ host: this.#opts.host, port: this.#opts.port }, 'link connected, awaiting challenge')
+    socket.on(this.#tls === null ? 'connect' : 'secureConnect', () => {
+      const protocol = socket instanceof tls.TLSSocket ? socket.getProtocol() : null
+      this.#log.debug({ host, port, tls: protocol }, 'link connected, awaiting challenge')
       this.#setStatus('handshaking')
     })
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
