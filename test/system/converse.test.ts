@@ -13,6 +13,7 @@ import { startMegaphone } from '../helpers/megaphone.js'
 import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
 import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
+import { megaphoneMemory, startMegaphoneProcess, type Megaphone as MegaphoneProcess } from '../../scripts/bench/megaphone-child.js'
 
 const PASSWORD = 'converse-pw'
 const WAIT_MS = 20_000
@@ -220,4 +221,56 @@ t.test('rolling restart behind HAProxy: the process holding a Converse.js user s
     await waitShown(pageA, jidB, text)
     t.equal(await shown(pageA, jidB, text), 1, `A shows "${text}" exactly once`)
   }
+})
+
+t.test('Converse.js through HAProxy: kill -9 of the Megaphone process holding it; Converse comes back by itself on the other process, and a message sent afterwards arrives', async (t) => {
+  const prefix = 'convk'
+  const procs: MegaphoneProcess[] = []
+  for (const instance of INSTANCES.slice(0, 2)) {
+    const p = await startMegaphoneProcess(ej, [], { MEGAPHONE_INSTANCE: instance, MEGAPHONE_HTTP_TRUST_PROXY: 'true', MEGAPHONE_LOG_LEVEL: 'warn' })
+    t.teardown(() => { if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL') })
+    procs.push(p)
+  }
+  const base = await startHaproxy(t, procs.map((p) => ({ baseUrl: new URL(p.url).origin })))
+  const [a, b] = await registerUsers(prefix, 2, PASSWORD) as [string, string]
+  const jidA = `${a}@${ej.domain}`
+  const jidB = `${b}@${ej.domain}`
+  for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
+    t.equal(await ctl('add_roster_item', user, ej.domain, `${contact}@${ej.domain}`, name, 'both'), 'ok')
+  }
+  const linkSessions = async (p: MegaphoneProcess): Promise<number> => (await megaphoneMemory(p, { gc: false })).linkSessions
+  const pageA = await openConverse(base)
+  await logIn(pageA, jidA)
+  await waitFor(async () => (await linkSessions(procs[0] as MegaphoneProcess)) + (await linkSessions(procs[1] as MegaphoneProcess)) === 1, WAIT_MS, 'A\'s session in one process')
+  // The process that holds A is killed; B talks to the other one directly, out of harm's way.
+  const [killed, survivor] = (await linkSessions(procs[0] as MegaphoneProcess)) === 1 ? procs as [MegaphoneProcess, MegaphoneProcess] : [procs[1], procs[0]] as [MegaphoneProcess, MegaphoneProcess]
+  const pageB = await openConverse(new URL(survivor.url).origin)
+  await logIn(pageB, jidB)
+  await waitFor(async () => (await sessionsWithPrefix(prefix)) === 2, WAIT_MS, 'both sessions in ejabberd')
+  await openChat(pageA, jidB)
+  await openChat(pageB, jidA)
+  await sendTo(pageB, jidA, 'before the kill')
+  await waitShown(pageA, jidB, 'before the kill')
+  const firstSocket = pageA.sockets.length - 1
+
+  const killedAt = Date.now()
+  killed.child.kill('SIGKILL')
+  await waitFor(() => pageA.sockets[firstSocket]?.closed === true, WAIT_MS, 'A\'s browser to see its WebSocket drop')
+  // Back: a later WebSocket that resumed the stream (XEP-0198) or bound a new resource, without anyone touching the page.
+  const later = (): ConversePage['sockets'] => pageA.sockets.slice(firstSocket + 1)
+  const resumed = (): boolean => later().some((s) => s.received.some((f) => f.startsWith('<resumed ')))
+  const bound = (): boolean => later().some((s) => s.received.some((f) => f.includes('urn:ietf:params:xml:ns:xmpp-bind') && f.includes('<jid>')))
+  await waitFor(() => resumed() || bound(), 30_000, 'A\'s Converse to come back by itself')
+  const backMs = Date.now() - killedAt
+  await waitFor(async () => (await linkSessions(survivor)) === 2, WAIT_MS, 'A\'s session on the surviving process')
+  t.equal(await pageA.page.locator('#converse-login').count(), 0, 'the log-in form never came back: the user was not logged out')
+  t.equal(await sessionsWithPrefix(prefix), 2, 'one session each in ejabberd')
+
+  await sendTo(pageB, jidA, 'after the kill')
+  await waitShown(pageA, jidB, 'after the kill')
+  const shownMs = Date.now() - killedAt
+  t.equal(await shown(pageA, jidB, 'after the kill'), 1, 'A shows the message sent after the kill, once')
+  t.equal(await shown(pageA, jidB, 'before the kill'), 1, 'and the one before it, still once')
+  t.comment(`kill -9 to Converse back (${resumed() ? 'resumed its stream, XEP-0198' : 'logged in again'}) after ${backMs} ms, ` +
+    `over ${later().length} new WebSocket(s); to the next message shown: ${shownMs} ms`)
 })
