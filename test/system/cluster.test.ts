@@ -12,6 +12,7 @@ import { CLOSE, WsClient, loginInOrder } from '../helpers/ws-xmpp.js'
 import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
 import { chatInPairs, connect, disconnectAll, PASSWORD as STROPHE_PASSWORD, useBoshInNode } from '../helpers/strophe.js'
 import { inBatches } from '../helpers/batches.js'
+import { chatSteadily as chatWithXmppJs, listen, logIn, outOfOrder, stopAll, type Chatter } from '../helpers/xmpp-js.js'
 
 // Two ejabberd VMs start and join: allow more than .taprc's 120 s on a busy machine.
 t.setTimeout(240_000)
@@ -196,4 +197,47 @@ t.test('kill -9 of one clustered ejabberd node: only its link\'s sessions end, n
   const all = [...onA, ...again.clients, ...late.clients]
   for (const c of all) c.send(CLOSE)
   await Promise.all(all.map(async (c) => await c.closeCode()))
+})
+
+t.test('XEP-0198 across the cluster: a user whose process closes resumes its stream through another process, on the other node, and loses nothing', async (t) => {
+  const [a, b] = await startCluster(t, 'resume')
+  const targets = `127.0.0.1:${a.linkPort},127.0.0.1:${b.linkPort}`
+  // w1 places its sessions on node a, w2 on node b: a client moved from w1 to w2 resumes on the other node.
+  const [w1, w2] = await Promise.all([a, b].map(async (node, i) => await startMegaphone(t, {
+    env: {
+      MEGAPHONE_INSTANCE: INSTANCES[i] as string,
+      MEGAPHONE_HTTP_TRUST_PROXY: 'true',
+      MEGAPHONE_LINK_TARGETS: targets,
+      MEGAPHONE_LINK_PREFER: `127.0.0.1:${node.linkPort}`,
+      MEGAPHONE_LINK_SECRET: a.secret,
+      MEGAPHONE_BOSH_DOMAINS: a.domain
+    }
+  }))) as [Megaphone, Megaphone]
+  const base = await startHaproxy(t, [w1, w2])
+  const wsUrl = `${base.replace(/^http/, 'ws')}/xmpp-websocket`
+  const users = await a.registerUsers('xres', 4, PASSWORD)
+  const chatters: Chatter[] = []
+  t.teardown(async () => await stopAll(chatters))
+  for (const u of users) chatters.push(await logIn(wsUrl, u, PASSWORD, a.domain))
+  const local = async (node: Ejabberd): Promise<number> => Number(await node.evalErlang('length(ejabberd_sm:dirty_get_my_sessions_list()).'))
+  const moved = w1.app.websocket.size
+  t.ok(moved > 0 && w2.app.websocket.size > 0, `sessions on both processes (${moved}, ${w2.app.websocket.size})`)
+  t.same([await local(a), await local(b)], [moved, 4 - moved], 'w1\'s sessions live on node a, w2\'s on node b')
+
+  listen(chatters)
+  const chat = chatWithXmppJs(chatters, 50)
+  await waitFor(() => chatters.every((c) => c.received.length >= 5), 15_000, 'the chat to be under way')
+  await w1.drain(0)
+  await w1.close()
+  await waitFor(() => w2.app.websocket.size === 4 && chatters.every((c) => c.xmpp.status === 'online'), 30_000, 'w1\'s clients to come back through w2')
+  const sent = chatters.map((c) => c.sent)
+  await waitFor(() => chatters.every((c) => c.received.length > (sent[chatters.indexOf(c) ^ 1] as number)), 15_000, 'the chat to go on')
+  chat.stop()
+  await waitFor(() => chatters.every((c, i) => c.received.length >= (chatters[i ^ 1] as Chatter).sent), 15_000, 'every message sent to arrive')
+
+  t.ok(chatters.every((c) => c.onlines === 1), 'no one logged in anew: w1\'s clients resumed their streams')
+  t.equal(chatters.reduce((n, c) => n + c.resumed, 0), moved, `${moved} resumption(s), one per client moved`)
+  t.same([await local(a), await local(b)], [0, 4], 'the resumed sessions now live on node b: ejabberd found each on node a and took it over')
+  t.same(outOfOrder(chatters).map((c) => c.user), [], `every message once and in order (${chatters.reduce((n, c) => n + c.sent, 0)} in all)`)
+  t.same(chatters.flatMap((c) => c.strays), [], 'no message from anyone else')
 })

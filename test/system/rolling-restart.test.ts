@@ -8,100 +8,17 @@
 // not acknowledged, ejabberd what the client had not. Not one message may be
 // lost, duplicated or reordered.
 import t from 'tap'
-import WebSocket from 'ws'
-import type { EventEmitter } from 'node:events'
-import { client, xml, type Client } from '@xmpp/client'
-import type { Element } from '@xmpp/xml'
 import { startMegaphone, type Megaphone } from '../helpers/megaphone.js'
-import { registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { registerUsers, sessionsWithPrefix, waitFor } from '../helpers/ejabberd.js'
 import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
 import { inBatches } from '../helpers/batches.js'
 import { WsClient, openElement } from '../helpers/ws-xmpp.js'
-
-// @xmpp/websocket opens the global WebSocket, which Node 20 does not have yet.
-const global = globalThis as { WebSocket?: unknown }
-global.WebSocket ??= WebSocket
+import { chatSteadily, listen, logIn, outOfOrder, stopAll, type Chatter } from '../helpers/xmpp-js.js'
 
 const PASSWORD = 'rolling-pw'
 const PAIRS = 6
 const SEND_EVERY_MS = 100
 const WAIT_MS = 30_000
-const ej = testEjabberd()
-
-/** The parts of xmpp.js's stream management (0.14) the test reads; its typings lag behind. */
-type StreamManagement = EventEmitter & { outbound_q: unknown[] }
-
-interface Chatter {
-  user: string
-  xmpp: Client
-  sm: StreamManagement
-  /** Bodies of chat messages from the partner, in arrival order. */
-  received: string[]
-  /** Chat messages from anyone else. */
-  strays: string[]
-  sent: number
-  /** XEP-0198 <resumed/>, fresh log-ins ('online', the first one included), dropped connections. */
-  resumed: number
-  onlines: number
-  disconnects: number
-  /** Stanzas xmpp.js resent after a resumption: sent, but not acknowledged by ejabberd's <resumed h=''/>. */
-  resent: number
-  /** Messages from the partner that ejabberd resent after a resumption (they carry its XEP-0203 delay). */
-  redelivered: number
-  /** Stanzas xmpp.js gave up on (a resumption failed). */
-  failed: number
-  errors: string[]
-}
-
-async function logIn (wsUrl: string, user: string): Promise<Chatter> {
-  const xmpp = client({ service: wsUrl, domain: ej.domain, resource: 'roll', username: user, password: PASSWORD, timeout: 10_000 })
-  const sm = xmpp.streamManagement as unknown as StreamManagement
-  const c: Chatter = { user, xmpp, sm, received: [], strays: [], sent: 0, resumed: 0, onlines: 0, disconnects: 0, resent: 0, redelivered: 0, failed: 0, errors: [] }
-  // A stream error (system-shutdown when a process closes) is reported as an error, then reconnected from.
-  xmpp.on('error', (err: Error) => { c.errors.push(err.message) })
-  xmpp.on('online', () => { c.onlines++ })
-  xmpp.on('disconnect', () => { c.disconnects++ })
-  // Emitted once the unacknowledged stanzas are resent, which puts them back in the queue, and before anything new is sent.
-  sm.on('resumed', () => { c.resumed++; c.resent += sm.outbound_q.length })
-  sm.on('fail', () => { c.failed++ })
-  await xmpp.start()
-  return c
-}
-
-/** Pairs (0, 1), (2, 3), …: records what each receives from its partner. */
-function listen (chatters: Chatter[]): void {
-  chatters.forEach((c, i) => {
-    const partner = (chatters[i ^ 1] as Chatter).xmpp.jid?.toString()
-    c.xmpp.on('stanza', (stanza: Element) => {
-      if (!stanza.is('message') || stanza.attrs.type !== 'chat') return
-      const body = stanza.getChildText('body')
-      if (body === null) return
-      if (stanza.attrs.from !== partner) {
-        c.strays.push(`${String(stanza.attrs.from)}: ${body}`)
-        return
-      }
-      c.received.push(body)
-      if (stanza.getChild('delay', 'urn:xmpp:delay') !== undefined) c.redelivered++
-    })
-  })
-}
-
-/**
- * Every `everyMs`, each client that is online sends its partner the next
- * message. Once handed to xmpp.js a message is never sent again by the test:
- * if the connection drops, getting it there is XEP-0198's job.
- */
-function chatSteadily (chatters: Chatter[], everyMs: number): { stop: () => void } {
-  const timer = setInterval(() => {
-    chatters.forEach((c, i) => {
-      if (c.xmpp.status !== 'online') return
-      c.sent++
-      const to = (chatters[i ^ 1] as Chatter).xmpp.jid?.toString()
-      c.xmpp.send(xml('message', { to, type: 'chat' }, xml('body', {}, `m${c.sent}`))).catch((err: unknown) => { c.errors.push(`send: ${String(err)}`) })
-    })
-  }, everyMs)
-  return { stop: () => { clearInterval(timer) } }
-}
 
 /** Resolves once HAProxy sends a new WebSocket to `mp`: as the least loaded process, it takes the next one once HAProxy's checks see it up. */
 async function waitInRotation (wsUrl: string, mp: Megaphone): Promise<void> {
@@ -126,13 +43,8 @@ t.test('a rolling restart of all three Megaphone processes under steady chat: XE
 
   const prefix = 'roll'
   const users = await registerUsers(prefix, 2 * PAIRS, PASSWORD)
-  const chatters = await inBatches(users, 4, async (u) => await logIn(wsUrl, u))
-  t.teardown(async () => {
-    await Promise.all(chatters.map(async (c) => {
-      c.xmpp.reconnect.stop()
-      await c.xmpp.stop().catch(() => {})
-    }))
-  })
+  const chatters = await inBatches(users, 4, async (u) => await logIn(wsUrl, u, PASSWORD))
+  t.teardown(async () => await stopAll(chatters))
   const spread = megaphones.map((mp) => mp.app.websocket.size)
   t.ok(spread.every((n) => n > 0), `sessions on every process (${spread.join(', ')})`)
   listen(chatters)
@@ -163,10 +75,7 @@ t.test('a rolling restart of all three Megaphone processes under steady chat: XE
 
   chat.stop()
   await waitFor(() => chatters.every((c, i) => c.received.length >= (chatters[i ^ 1] as Chatter).sent), WAIT_MS, 'every message sent to arrive')
-  const wrong = chatters.filter((c, i) => {
-    const expected = Array.from({ length: (chatters[i ^ 1] as Chatter).sent }, (_v, k) => `m${k + 1}`)
-    return JSON.stringify(c.received) !== JSON.stringify(expected)
-  })
+  const wrong = outOfOrder(chatters)
   const total = chatters.reduce((n, c) => n + c.sent, 0)
   t.same(wrong.map((c) => c.user), [], `every client received each of its partner's messages once, in order (${total} messages in all)`)
   for (const c of wrong) t.comment(`${c.user} received ${c.received.join(' ')}`)
@@ -181,9 +90,6 @@ t.test('a rolling restart of all three Megaphone processes under steady chat: XE
     `${sum((c) => c.disconnects)} dropped connections, ${sum((c) => c.resumed)} resumptions (XEP-0198), ` +
     `${sum((c) => c.onlines - 1)} fresh log-ins, ${sum((c) => c.resent)} unacknowledged stanzas resent by xmpp.js and ${sum((c) => c.redelivered)} messages redelivered by ejabberd, of ${total} messages`)
 
-  await Promise.all(chatters.map(async (c) => {
-    c.xmpp.reconnect.stop()
-    await c.xmpp.stop()
-  }))
+  await stopAll(chatters)
   await waitFor(async () => await sessionsWithPrefix(prefix) === 0, 15_000, 'every session to end')
 })
