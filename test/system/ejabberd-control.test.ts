@@ -29,8 +29,9 @@ t.test('the setup started the test ejabberd (started)', async t => {
 
 t.test('the link listeners are configured with the secret (link_listeners)', { skip: !ej.link && 'MEGAPHONE_EJABBERD_NO_LINK=1' }, async t => {
   t.match(ej.secret, /^[0-9a-f]{64}$/)
-  // The default-valued listener, and its twin with a 1 s heartbeat timeout for listener.test.ts.
-  t.same(await ctl('link_listeners'), [{ ip: '127.0.0.1', port: ej.linkPort }, { ip: '127.0.0.2', port: ej.linkPort }])
+  // The default-valued listener, its twin with a 1 s heartbeat timeout for
+  // listener.test.ts, and the two TLS listeners of link-tls.test.ts.
+  t.same(await ctl('link_listeners'), ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => ({ ip, port: ej.linkPort })))
 })
 
 t.test('register creates an account, then resets its password; any bytes travel (register, check_password)', async t => {
