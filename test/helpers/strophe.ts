@@ -103,7 +103,15 @@ export async function chatInPairs (t: Test, clients: Client[], per: number, time
     }
   }))
 
-  await waitFor(() => clients.every((c) => c.bodies.length >= per), timeoutMs, `every client to receive ${per} messages`)
+  try {
+    await waitFor(() => clients.every((c) => c.bodies.length >= per), timeoutMs, `every client to receive ${per} messages`)
+  } catch (err) {
+    // Say who is short, and on what: a timeout alone tells nothing.
+    for (const c of clients.filter((c) => c.bodies.length < per)) {
+      t.comment(`${c.user} (${c.conn.service}, connected ${String(c.conn.connected)}) received ${c.bodies.length}: ${c.bodies.join(' ')}`)
+    }
+    throw err
+  }
   const expected = Array.from({ length: per }, (_, k) => `m${k + 1}`)
   const inOrder = clients.filter((c) => JSON.stringify(c.bodies) === JSON.stringify(expected)).length
   t.equal(inOrder, clients.length, `all ${clients.length} received m1 … m${per} exactly once, in order`)
