@@ -104,6 +104,8 @@ export interface BoshConfig {
    * oldest held request is answered early instead (XEP-0124 8).
    */
   strictRequests: boolean
+  /** XEP-0124 17.2: on shutdown, send clients to this http:// or https:// URI (see-other-uri) instead of system-shutdown. Default none. */
+  seeOtherUri: string | null
 }
 
 export interface WebsocketConfig {
@@ -266,6 +268,9 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   if (corsOrigins.some((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o))) invalid('bosh.corsOrigins (MEGAPHONE_CORS_ORIGINS) must be * or origins such as https://chat.example.com')
 
   const strictRequests = boolean('bosh.strictRequests (MEGAPHONE_BOSH_STRICT_REQUESTS)', env.MEGAPHONE_BOSH_STRICT_REQUESTS ?? fileBosh.strictRequests, false)
+  const boshSeeOtherRaw = env.MEGAPHONE_BOSH_SEE_OTHER_URI ?? fileBosh.seeOtherUri ?? null
+  if (boshSeeOtherRaw !== null && boshSeeOtherRaw !== '' && (typeof boshSeeOtherRaw !== 'string' || !/^https?:\/\/[^\s'"<>&]+$/.test(boshSeeOtherRaw))) invalid('bosh.seeOtherUri (MEGAPHONE_BOSH_SEE_OTHER_URI) must be an http:// or https:// URI')
+  const boshSeeOther = boshSeeOtherRaw === '' ? null : boshSeeOtherRaw as string | null
 
   const fileClient = isObject(file.client) ? file.client : {}
   const clientEnabled = boolean('client.enabled (MEGAPHONE_CLIENT_ENABLED)', env.MEGAPHONE_CLIENT_ENABLED ?? fileClient.enabled, true)
@@ -294,7 +299,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   return deepFreeze({
     http: { host: httpHost, port: httpPort, trustProxy, drainSeconds, tlsCertFile, tlsKeyFile },
     link: { host, secret, targets, prefer, tls: linkTls, ...numbers },
-    bosh: { path, domains, corsOrigins, strictRequests, ...boshNumbers },
+    bosh: { path, domains, corsOrigins, strictRequests, seeOtherUri: boshSeeOther, ...boshNumbers },
     websocket: { enabled: wsEnabled, path: wsPath, perMessageDeflate, seeOtherUri, ...wsNumbers },
     client: { enabled: clientEnabled, converse },
     memory: { idleCollect },

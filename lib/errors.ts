@@ -109,7 +109,8 @@ export const BOSH_ERRORS = {
   LINK_LOST: { condition: C.SYSTEM_SHUTDOWN, reason: 'link to ejabberd lost' },
   STREAM_TIMEOUT: { condition: C.REMOTE_CONNECTION_FAILED, reason: 'ejabberd did not open the stream in time' },
   STREAM_ERROR: { condition: C.REMOTE_STREAM_ERROR, reason: 'ejabberd ended the stream with an error' },
-  SHUTDOWN: { condition: C.SYSTEM_SHUTDOWN, reason: 'shutting down' }
+  SHUTDOWN: { condition: C.SYSTEM_SHUTDOWN, reason: 'shutting down' },
+  SEE_OTHER_URI: { condition: C.SEE_OTHER_URI, reason: 'shutting down, sent to another connection manager' }
 } as const satisfies Record<string, { condition: BoshCondition, reason: string }>
 
 /** A cause of BOSH_ERRORS; its error code is `MEGAPHONE_ERR_BOSH_<cause>`. */

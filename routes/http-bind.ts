@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BoshError } from '../lib/errors.js'
 import { parseRequestBody } from '../lib/bosh/body.js'
-import { terminateBody } from '../lib/bosh/response.js'
+import { legacyStatus, terminateBody } from '../lib/bosh/response.js'
 import { DEFAULT_CONTENT_TYPE, contentTypeOf, type BoshEndpoint } from '../lib/bosh/registry.js'
 import type { Respond } from '../lib/bosh/session.js'
 import type { RequestBody } from '../lib/bosh/body.js'
@@ -111,7 +111,9 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
       return
     }
     const contentType = (sid === undefined ? contentTypeOf(body.attrs.content) : registry.contentTypeOf(sid)) ?? DEFAULT_CONTENT_TYPE
-    const pending = new PendingReply(reply, contentType, corsHeaders(request))
+    // XEP-0124 17.1: a client that sent no `ver` at creation gets HTTP error codes.
+    const legacy = sid === undefined ? body.attrs.ver === undefined : registry.isLegacy(sid)
+    const pending = new (legacy ? LegacyPendingReply : PendingReply)(reply, contentType, corsHeaders(request))
     const dispatch = (): void => {
       if (pending.answered) return
       try {
@@ -151,16 +153,31 @@ class PendingReply {
 
   get answered (): boolean { return this.#reply === null }
 
-  readonly respond: Respond = (xml) => {
+  readonly respond: Respond = (xml) => { this.send(xml) }
+
+  protected send (xml: string): void {
     const reply = this.#reply
     if (reply === null) return
     this.#reply = null
-    void reply.code(200).headers(this.#headers).type(this.#contentType).send(xml)
+    const status = this.statusOf(xml)
+    if (status === 200) void reply.code(200).headers(this.#headers).type(this.#contentType).send(xml)
+    else void reply.code(status).headers(this.#headers).send()
   }
+
+  protected statusOf (_xml: string): number { return 200 }
 
   readonly #onClose = (): void => {
     if (this.#reply === null) return
     this.#reply = null
     this.session?.abandon(this.respond)
   }
+}
+
+/**
+ * A request of a legacy client (XEP-0124 17.1: no `ver` in its creation
+ * request): bad-request, policy-violation and item-not-found are answered
+ * with 400, 403 and 404, which such a client takes as the end of its session.
+ */
+class LegacyPendingReply extends PendingReply {
+  protected override statusOf (xml: string): number { return legacyStatus(xml) ?? 200 }
 }

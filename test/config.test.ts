@@ -36,7 +36,8 @@ t.test('defaults apply when only the secret is given', async (t) => {
     maxBodyBytes: 262144,
     maxSessions: 1000000,
     ridSlack: 2,
-    strictRequests: false
+    strictRequests: false,
+    seeOtherUri: null
   })
   t.same(config.client, { enabled: true, converse: true })
   t.same(config.websocket, { enabled: true, path: '/xmpp-websocket', maxMessageBytes: 262_144, maxBufferedBytes: 1_048_576, pingIntervalSeconds: 30, perMessageDeflate: false, seeOtherUri: null })

@@ -41,6 +41,8 @@ export interface RegistryOptions extends BoshLimits {
    * the process that holds it (scripts/haproxy.cfg.template). None: bare random sids.
    */
   instance?: string | null
+  /** XEP-0124 17.2: on shutdown, send clients to this http(s):// URI (see-other-uri) instead of system-shutdown. */
+  seeOtherUri?: string | null
   upstream: Upstream
   log: Log
   clock?: Clock
@@ -77,11 +79,14 @@ export interface BoshEndpoint {
   handle (body: RequestBody, respond: Respond, ip: string, port: number): { abandon (respond: Respond): void } | null
   /** The content type of a session's responses (XEP-0124 7.1 `content`), if the session exists. */
   contentTypeOf (sid: string): string | undefined
+  /** XEP-0124 17.1: whether the session's client is older than 1.6 (false when there is no such session). */
+  isLegacy (sid: string): boolean
 }
 
 export class Registry implements SessionCounts, BoshEndpoint {
   readonly #sessions = new Map<string, Session>()
   readonly #limits: BoshLimits
+  readonly #seeOtherUri: string | null
   readonly #ctx: SessionContext
   readonly #log: Log
   #requests = 0
@@ -93,8 +98,9 @@ export class Registry implements SessionCounts, BoshEndpoint {
   readonly #sidPrefix: string
 
   constructor (options: RegistryOptions) {
-    const { upstream, log, clock = systemClock, defer = queueMicrotask, instance = null, ...limits } = options
+    const { upstream, log, clock = systemClock, defer = queueMicrotask, instance = null, seeOtherUri = null, ...limits } = options
     this.#limits = limits
+    this.#seeOtherUri = seeOtherUri
     this.#sidPrefix = instance === null ? '' : `${instance}-`
     this.#log = log
     this.#ctx = {
@@ -123,6 +129,8 @@ export class Registry implements SessionCounts, BoshEndpoint {
 
   contentTypeOf (sid: string): string | undefined { return this.#sessions.get(sid)?.contentType }
 
+  isLegacy (sid: string): boolean { return this.#sessions.get(sid)?.legacy === true }
+
   /**
    * One request: a session creation request when it has no sid, else one for
    * an existing session. `respond` is called exactly once, with a complete body.
@@ -149,9 +157,9 @@ export class Registry implements SessionCounts, BoshEndpoint {
     return session
   }
 
-  /** Ends every session (XEP-0124 17.2 system-shutdown), answering their held requests. */
+  /** Ends every session (XEP-0124 17.2 system-shutdown, or see-other-uri when configured), answering their held requests. */
   shutdown (): void {
-    for (const session of [...this.#sessions.values()]) session.shutdown()
+    for (const session of [...this.#sessions.values()]) session.shutdown(this.#seeOtherUri)
   }
 
   /**
@@ -195,6 +203,7 @@ export class Registry implements SessionCounts, BoshEndpoint {
       domain,
       lang: attrs['xml:lang'] ?? '',
       ver: negotiateVersion(attrs.ver),
+      legacy: attrs.ver === undefined,
       waitSeconds,
       hold,
       inactivitySeconds: limits.inactivitySeconds,

@@ -27,6 +27,20 @@ export function terminateBody (condition: BoshCondition | null, payload = '', ex
   return formatBody([...attrs, ...extra], payload)
 }
 
+/**
+ * XEP-0124 17.1: a legacy client (its creation request had no `ver`) is
+ * answered with an HTTP error code, and an empty body, in place of these
+ * three terminal conditions; null for every other response, which goes out
+ * as it is with 200.
+ */
+export function legacyStatus (body: string): 400 | 403 | 404 | null {
+  const condition = TERMINATE_CONDITION.exec(body)?.[1]
+  return condition === undefined ? null : LEGACY_STATUS[condition] ?? null
+}
+
+const TERMINATE_CONDITION = /^<body [^>]*\btype='terminate'[^>]*\bcondition='([a-z-]+)'/
+const LEGACY_STATUS: Readonly<Record<string, 400 | 403 | 404>> = { 'bad-request': 400, 'policy-violation': 403, 'item-not-found': 404 }
+
 /** The terminate bodies with nothing but a condition, built once each: refusals are answered with them, at any rate. */
 const bareTerminates = new Map<BoshCondition | null, string>()
 function bareTerminate (condition: BoshCondition | null): string {

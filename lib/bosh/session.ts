@@ -24,6 +24,7 @@ import { NS_XBOSH, STREAM_CLOSE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS, TERMINATE_GA
 import { nextKey } from './key-sequence.js'
 import { OutputBuffer } from './output-buffer.js'
 import { EMPTY_BODY, formatBody, terminateBody, type BodyAttrs } from './response.js'
+import { escapeXML } from '../xml.js'
 import { acknowledge, findSent, keepCount, pastWindow, remember, report, type Sent } from './retransmission.js'
 import { AheadQueue, placeRid, type Respond } from './rid-window.js'
 
@@ -60,6 +61,12 @@ export interface SessionParams {
   domain: string
   lang: string
   ver: string
+  /**
+   * XEP-0124 17.1: the creation request had no `ver` (a client older than
+   * 1.6), so bad-request, policy-violation and item-not-found go to it as
+   * the HTTP errors 400, 403 and 404.
+   */
+  legacy: boolean
   waitSeconds: number
   hold: number
   inactivitySeconds: number
@@ -118,6 +125,9 @@ export class Session implements LinkSession {
   #ended = false
 
   /** `key`: XEP-0124 15, the client's first key when it protects the session with a key sequence. */
+  /** XEP-0124 17.1: a client older than version 1.6 (SessionParams.legacy). */
+  get legacy (): boolean { return this.#p.legacy }
+
   constructor (sid: string, params: SessionParams, key: string | null, rid: number, respond: Respond, ctx: SessionContext) {
     this.sid = sid
     this.contentType = params.contentType
@@ -239,9 +249,14 @@ export class Session implements LinkSession {
     this.#armInactivity()
   }
 
-  /** Ends the session from Megaphone's side, e.g. on shutdown. */
-  shutdown (): void {
-    this.#close('SHUTDOWN', 'shutdown')
+  /**
+   * Ends the session from Megaphone's side, e.g. on shutdown: with
+   * system-shutdown, or (XEP-0124 17.2) see-other-uri and a <uri/> child
+   * naming where the client can POST instead.
+   */
+  shutdown (seeOtherUri: string | null = null): void {
+    if (seeOtherUri === null) this.#close('SHUTDOWN', 'shutdown')
+    else this.#close('SEE_OTHER_URI', 'shutdown', `<uri>${escapeXML(seeOtherUri)}</uri>`)
   }
 
   // --- from the link -------------------------------------------------------
@@ -515,10 +530,10 @@ export class Session implements LinkSession {
    * c2s sees as a lost connection, so that a client using XEP-0198 can resume
    * its stream in a new session.
    */
-  #close (cause: BoshCause | null, how: LinkEnd): void {
+  #close (cause: BoshCause | null, how: LinkEnd, extra = ''): void {
     if (this.#final !== null) return
     const condition = cause === null ? null : BOSH_ERRORS[cause].condition
-    this.#final = terminateBody(condition, this.#takeOutput())
+    this.#final = terminateBody(condition, this.#takeOutput() + extra)
     this.#state = 'closed'
     this.#ctx.onClose(condition)
     if (this.#openTimer !== null) this.#ctx.clock.clearTimeout(this.#openTimer)

@@ -538,6 +538,26 @@ t.test('shutdown answers every held request with system-shutdown (XEP-0124 17.2)
   t.equal(registry.size, 0)
 })
 
+t.test('with a see-other URI, shutdown answers held requests with see-other-uri and the URI (XEP-0124 17.2); what ejabberd sent goes with it', async (t) => {
+  const clock = new FakeClock()
+  const up = new RecordingUpstream()
+  const registry = new Registry({ ...LIMITS, seeOtherUri: 'https://chat2.example.com/http-bind?a=1&b=2', upstream: up, log: silent, clock, defer: (fn) => fn() })
+  const { sid, id } = created(registry, up, { hold: 2 })
+  const a = send(registry, { rid: 101, sid })
+  const b = send(registry, { rid: 102, sid })
+  up.deliver(id, "<message xmlns='jabber:client'><body>last</body></message>")
+  const c = send(registry, { rid: 103, sid })
+  registry.shutdown()
+  for (const call of [b, c]) {
+    t.equal(call.el.attrs.type, 'terminate')
+    t.equal(call.el.attrs.condition, 'see-other-uri')
+    t.equal(call.el.getChildText('uri'), 'https://chat2.example.com/http-bind?a=1&b=2', 'the URI, escaped in the XML and whole when read')
+  }
+  t.match(a.answers[0], /<body>last<\/body>/, 'the message reached the oldest held request before the shutdown')
+  t.same([up.ended, up.endReasons], [[id], ['shutdown']], 'the connection ID ends as on a lost network, so XEP-0198 can resume elsewhere')
+  t.equal(registry.stats.closed.get('see-other-uri'), 1)
+})
+
 t.test('sessions beyond maxSessions are refused with policy-violation', async (t) => {
   const { up, registry } = setup({ maxSessions: 1 })
   created(registry, up)

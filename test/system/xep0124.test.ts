@@ -234,6 +234,39 @@ t.test('17.1: a body over the limit gets 413 and everyone else is still served',
   await Promise.all([alice.terminate(), bob.terminate(), sent])
 })
 
+t.test('17.1: a client that sent no ver (older than 1.6) gets HTTP 400, 403 and 404 in place of those conditions; the others and 1.6 clients get terminate bodies', async (t) => {
+  const mp = await startMegaphone(t)
+  const legacy = (rid: number, extra: Record<string, string | number | undefined> = {}): string => creation(rid, { ver: undefined, ...extra })
+
+  // bad-request: a creation request without wait.
+  const noWait = await postBody(mp.boshUrl, legacy(10, { wait: undefined }))
+  t.same([noWait.status, noWait.text], [400, ''], 'bad-request is 400, with an empty body')
+  const noWait16 = await postBody(mp.boshUrl, creation(10, { wait: undefined }))
+  t.same([noWait16.status, parseBody(noWait16).attrs.condition], [200, 'bad-request'], 'a 1.6 client gets the terminate body')
+
+  // item-not-found: a rid beyond the window of a legacy session.
+  const created = parseBody(await postBody(mp.boshUrl, legacy(100)))
+  t.equal(created.attrs.type, undefined, 'the session is created as for anyone')
+  const sid = created.attrs.sid as string
+  const beyond = await postBody(mp.boshUrl, body({ rid: 100 + 9, sid }))
+  t.same([beyond.status, beyond.text], [404, ''], 'item-not-found is 404')
+  const after = await postBody(mp.boshUrl, body({ rid: 101, sid }))
+  t.equal(after.status, 200, 'the session is gone; an unknown sid has no version to go by, so it gets the terminate body')
+  t.equal(parseBody(after).attrs.condition, 'item-not-found')
+
+  // policy-violation: a polling session (hold 0) that polls faster than `polling`.
+  const polling = parseBody(await postBody(mp.boshUrl, legacy(200, { hold: 0 })))
+  const psid = polling.attrs.sid as string
+  t.equal((await postBody(mp.boshUrl, body({ rid: 201, sid: psid }))).status, 200, 'one empty poll')
+  const tooSoon = await postBody(mp.boshUrl, body({ rid: 202, sid: psid }))
+  t.same([tooSoon.status, tooSoon.text], [403, ''], 'policy-violation (polling too often) is 403')
+
+  // Conditions with no HTTP code of their own stay terminate bodies.
+  const unknownHost = await postBody(mp.boshUrl, legacy(300, { to: 'jabber.org' }))
+  t.same([unknownHost.status, parseBody(unknownHost).attrs.condition], [200, 'host-unknown'], 'host-unknown is a terminate body even for a legacy client')
+  await waitFor(() => mp.app.bosh.size === 0, 10_000, 'every session to end')
+})
+
 t.test('5: any request Content-Type is accepted, and an XML declaration before the body', async (t) => {
   const mp = await startMegaphone(t)
   const types = ['text/xml; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/xml', null]
@@ -347,6 +380,18 @@ t.test('17.2: shutting Megaphone down answers held requests with system-shutdown
   await mp.app.close()
   t.equal((await held).attrs.condition, 'system-shutdown')
   await waitFor(async () => await sessionsWithPrefix(prefix) === 0, 10_000, 'ejabberd session ended')
+})
+
+t.test('17.2: with bosh.seeOtherUri, shutting down answers held requests with see-other-uri and where to go', async (t) => {
+  const mp = await startMegaphone(t, { env: { MEGAPHONE_BOSH_SEE_OTHER_URI: 'https://chat2.example.com/http-bind' } })
+  const [c] = await loggedIn(mp.boshUrl, 'x17o') as [BoshClient]
+  const held = c.request()
+  await waitFor(async () => mp.app.bosh.get(c.sid)?.heldCount === 1, 10_000, 'held')
+  await mp.app.close()
+  const el = await held
+  t.same([el.attrs.type, el.attrs.condition], ['terminate', 'see-other-uri'])
+  t.equal(el.getChildText('uri'), 'https://chat2.example.com/http-bind', 'the <uri/> child names where to POST instead')
+  await waitFor(async () => await sessionsWithPrefix('x17o') === 0, 10_000, 'ejabberd session ended')
 })
 
 t.test('shutting down does not wait for a connection that never sent a request (a browser\'s preconnect)', async (t) => {
