@@ -60,9 +60,9 @@ function created (registry: Registry, up: RecordingUpstream, attrs: Record<strin
 
 t.test('session creation response carries the negotiated attributes and the stream features (XEP-0124 7.2, XEP-0206 3)', async (t) => {
   const { up, registry } = setup()
-  const call = send(registry, { rid: 100, to: 'localhost', 'xml:lang': 'de', wait: 90, hold: 5, ver: '1.6', 'xmpp:version': '1.0', ack: 1, route: 'xmpp:evil.example:5222' })
+  const call = send(registry, { rid: 100, to: 'localhost', 'xml:lang': 'de', wait: 90, hold: 5, ver: '1.6', 'xmpp:version': '1.0', ack: 1, route: 'xmpp:evil.example:5222', from: 'someone@evil.example', charsets: 'ISO_8859-1' })
   t.notOk(call.answered, 'not answered before ejabberd opened the stream')
-  t.same(up.contents(1), ["<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0' xml:lang='de'/>"], 'stream opened for the domain; route ignored')
+  t.same(up.contents(1), ["<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0' xml:lang='de'/>"], 'stream opened for the domain; route, from and charsets ignored')
   up.deliver(1, OPEN)
   t.notOk(call.answered, 'still waiting for the features')
   up.deliver(1, FEATURES)
@@ -161,6 +161,28 @@ t.test('requests out of rid order are forwarded in rid order and answered in rid
   t.notOk(second.answered)
   up.deliver(id, "<message xmlns='jabber:client'><body>x</body></message>")
   t.ok(second.answered, '102 answered after 101')
+  // XEP-0124 17.3: the gap was recovered by queueing, never by asking the client to repeat.
+  t.ok([first, second].every((c) => c.el.attrs.type === undefined), 'no recoverable error (type=\'error\') on either')
+})
+
+t.test('multiple streams (XEP-0124 16) are not offered: no stream attribute, and a request to add a stream is a normal empty request', async (t) => {
+  const { up, registry } = setup()
+  const { sid, id, el } = created(registry, up)
+  t.equal(el.attrs.stream, undefined, 'the creation response has no stream attribute, so clients know (16.2)')
+  up.sent = []
+  const opened = up.sessions.size
+  // 16.3: "If the connection manager did not indicate its support for multiple streams at the start of the
+  // session, then it MUST ignore the extra attributes and treat the request as a normal empty request."
+  const add = send(registry, { rid: 101, sid, to: 'other.example', route: 'xmpp:other.example:5222', 'xml:lang': 'en' })
+  t.equal(up.sessions.size, opened, 'no second stream is opened on the link')
+  t.same(up.contents(id), [], 'nothing forwarded')
+  t.notOk(add.answered, 'held, as an empty request is')
+  up.deliver(id, "<message xmlns='jabber:client'><body>still one stream</body></message>")
+  t.equal(add.el.attrs.stream, undefined, 'answered without a stream attribute')
+  t.equal(add.el.getChild('message')?.getChildText('body'), 'still one stream')
+  // 16.4: a stream attribute on a later request is ignored too: its payload goes to the session's one stream.
+  send(registry, { rid: 102, sid, stream: 'made-up' }, "<message xmlns='jabber:client' to='b@localhost'><body>to the one stream</body></message>")
+  t.same(up.contents(id).map((c) => parseElement(c).getChildText('body')), ['to the one stream'])
 })
 
 t.test('a repeated rid gets its buffered response byte for byte (XEP-0124 14.3)', async (t) => {
