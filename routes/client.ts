@@ -14,9 +14,12 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { escapeXML } from '../lib/xml.js'
-import { choose, fingerprint, precompress, type Precompressed } from '../lib/http/precompressed.js'
+import { fingerprint } from '../lib/http/precompressed.js'
+import { asset, CACHE_CONTROL, IMMUTABLE, serve } from './static-asset.js'
+
+export { IMMUTABLE } from './static-asset.js'
 
 export interface ClientOptions {
   /** Directory holding index.html, chat.js and chat.css. Default: the project's public/. */
@@ -27,18 +30,7 @@ export interface ClientOptions {
   websocketPath?: string | null
 }
 
-interface Asset {
-  variants: Precompressed
-  cacheControl: string
-  headers: Record<string, string>
-}
-
 const JS = 'text/javascript; charset=utf-8'
-
-// Files under a stable name: every use revalidates; the ETag keeps that to a 304.
-const CACHE_CONTROL = 'no-cache'
-// A fingerprinted name never changes content (RFC 8246: no revalidation, even on reload).
-export const IMMUTABLE = 'public, max-age=31536000, immutable'
 
 /** Strophe's minified build under its stable name, which index.html names and the page gets fingerprinted. */
 export const STROPHE_MIN_PATH = '/vendor/strophe.min.js'
@@ -85,9 +77,9 @@ export default async function client (app: FastifyInstance, opts: ClientOptions 
     asset(await readFile(join(root, 'chat.js')), JS),
     asset(await readFile(join(root, 'chat.css')), 'text/css; charset=utf-8'),
     asset(stropheMin, JS),
-    asset(await readFile(join(strophe, 'strophe.umd.min.js.map')), 'application/json'),
+    asset(await readFile(join(strophe, 'strophe.umd.min.js.map')), 'application/json', CACHE_CONTROL, {}, 'fast'),
     asset(await readFile(join(strophe, 'strophe.esm.js')), JS),
-    asset(await readFile(join(strophe, 'strophe.esm.js.map')), 'application/json')
+    asset(await readFile(join(strophe, 'strophe.esm.js.map')), 'application/json', CACHE_CONTROL, {}, 'fast')
   ])
   serve(app, '/', page)
   serve(app, '/client/chat.js', chat)
@@ -99,37 +91,6 @@ export default async function client (app: FastifyInstance, opts: ClientOptions 
   // The ESM build has no imports of its own: pages that import it as a module keep working.
   serve(app, '/vendor/strophe.js', esm)
   serve(app, '/vendor/strophe.esm.js.map', esmMap)
-}
-
-async function asset (body: Buffer, contentType: string, cacheControl = CACHE_CONTROL, extra: Record<string, string> = {}): Promise<Asset> {
-  return {
-    variants: await precompress(body),
-    cacheControl,
-    headers: { 'content-type': contentType, 'x-content-type-options': 'nosniff', ...extra }
-  }
-}
-
-// GET only: Fastify adds HEAD for it, sending these headers (Content-Length included) without the body.
-function serve (app: FastifyInstance, url: string, { variants, cacheControl, headers }: Asset): void {
-  // RFC 9110 12.5.5: the choice depends on Accept-Encoding, on 304s too (15.4.5).
-  const vary: Record<string, string> = variants.encoded.size === 0 ? {} : { vary: 'Accept-Encoding' }
-  app.get(url, async (request: FastifyRequest, reply: FastifyReply) => {
-    const chosen = choose(variants, request.headers['accept-encoding'])
-    const validators = { etag: chosen.etag, 'cache-control': cacheControl, ...vary }
-    // RFC 9110 13.1.2: If-None-Match uses the weak comparison. 15.4.5: a 304
-    // carries the validator and caching fields, not the representation's.
-    if (noneMatch(request.headers['if-none-match'], chosen.etag)) {
-      return await reply.code(304).headers(validators).send()
-    }
-    const coding = chosen.coding === null ? {} : { 'content-encoding': chosen.coding }
-    return await reply.headers(headers).headers(validators).headers(coding).send(chosen.body)
-  })
-}
-
-function noneMatch (header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false
-  if (header.trim() === '*') return true
-  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
 }
 
 // This file runs from routes/ (tests) and from dist/routes/ (the build); public/ sits at the project root.

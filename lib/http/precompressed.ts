@@ -31,25 +31,36 @@ export interface Precompressed {
   encoded: ReadonlyMap<Coding, Representation>
 }
 
-// Keyed by the SHA-256 of the content; a process serves a handful of files.
+/**
+ * How hard to compress: `max` (brotli 11, gzip 9) for what every browser
+ * loads; `fast` (brotli 5, gzip 6) for what only developer tools fetch
+ * (source maps), a tenth of the CPU at start for some 10 % more bytes
+ * (docs/compression.md).
+ */
+export type Effort = 'max' | 'fast'
+const LEVELS = { max: { brotli: constants.BROTLI_MAX_QUALITY, gzip: constants.Z_BEST_COMPRESSION }, fast: { brotli: 5, gzip: 6 } } as const
+
+// Keyed by effort and the SHA-256 of the content; a process serves a handful of files.
 const cache = new Map<string, Promise<Precompressed>>()
 
 /** `body` as identity, brotli and gzip (the last two when they save at least 10 %). */
-export async function precompress (body: Buffer): Promise<Precompressed> {
+export async function precompress (body: Buffer, effort: Effort = 'max'): Promise<Precompressed> {
   const hash = createHash('sha256').update(body).digest('base64url')
-  let done = cache.get(hash)
+  const key = `${effort}:${hash}`
+  let done = cache.get(key)
   if (done === undefined) {
-    done = build(body, hash)
-    cache.set(hash, done)
-    done.catch(() => cache.delete(hash))
+    done = build(body, hash, effort)
+    cache.set(key, done)
+    done.catch(() => cache.delete(key))
   }
   return await done
 }
 
-async function build (body: Buffer, hash: string): Promise<Precompressed> {
+async function build (body: Buffer, hash: string, effort: Effort): Promise<Precompressed> {
+  const levels = LEVELS[effort]
   const [br, gz] = await Promise.all([
-    brotli(body, { params: { [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } }),
-    gzipAsync(body, { level: constants.Z_BEST_COMPRESSION })
+    brotli(body, { params: { [constants.BROTLI_PARAM_QUALITY]: levels.brotli, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } }),
+    gzipAsync(body, { level: levels.gzip })
   ])
   const tag = hash.slice(0, 27)
   const encoded = new Map<Coding, Representation>()
