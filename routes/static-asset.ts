@@ -46,4 +46,3 @@ function noneMatch (header: string | undefined, etag: string): boolean {
   if (header.trim() === '*') return true
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
 }
-
