@@ -7,7 +7,7 @@ import { constants, deflateSync, gzipSync } from 'node:zlib'
 import type { RequestCoding } from './content-coding.js'
 
 /**
- * zlib level 1 (nginx's default too): on XMPP bodies it costs 40 to 75 %
+ * zlib level 1 (nginx's default too): on XMPP bodies it costs 30 to 60 %
  * less CPU than zlib's default 6 for 1 to 7 % more bytes; see
  * docs/compression.md for the figures (scripts/bench/bosh-compress.ts).
  */
