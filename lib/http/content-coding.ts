@@ -54,7 +54,8 @@ function quality (params: string[]): number {
 /** A request's Content-Encoding: a coding it may carry, null for none (or identity), or 'unsupported'. */
 export function requestCoding (header: string | undefined): RequestCoding | null | 'unsupported' {
   if (header === undefined) return null
-  const codings = header.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity')
+  // Bounded: one coding is all that is accepted, so a few members tell.
+  const codings = header.split(',', 8).map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity')
   if (codings.length === 0) return null
   // One coding only: stacked codings (gzip, gzip) are how a bomb nests; no client needs them.
   const [coding] = codings

@@ -6,6 +6,8 @@
 import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
@@ -145,4 +147,18 @@ t.test('HEAD of a compressed file gives the GET headers, Content-Encoding and Co
   t.equal(head.statusCode, 200)
   t.equal(head.rawPayload.length, 0)
   for (const name of ['content-encoding', 'content-length', 'etag', 'vary', 'cache-control']) t.equal(head.headers[name], get.headers[name], name)
+})
+
+t.test('a page of one\'s own without the Strophe script tag is served as it is', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'megaphone-client-'))
+  t.teardown(async () => await rm(root, { recursive: true, force: true }))
+  const html = '<!doctype html><meta name="bosh-path" content="/x"><meta name="websocket-path" content="/y"><script type="module" src="client/chat.js"></script>\n'
+  await writeFile(join(root, 'index.html'), html)
+  await writeFile(join(root, 'chat.js'), "import { Strophe } from '../vendor/strophe.js'\n")
+  await writeFile(join(root, 'chat.css'), '')
+  const a = Fastify({ logger: false })
+  t.teardown(async () => await a.close())
+  await a.register(client, { root })
+  t.equal((await a.inject('/')).body, html)
+  t.equal((await a.inject('/vendor/strophe.js')).statusCode, 200, 'the ESM build it imports')
 })
