@@ -33,6 +33,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 export default async function httpBind (app: FastifyInstance, opts: HttpBindOptions): Promise<void> {
   const { registry, path, maxBodyBytes } = opts
   const compressMinBytes = opts.compressMinBytes ?? null
+  // One shared object per coding: a held request keeps a reference, not a copy.
+  const compressions = new Map<RequestCoding, Readonly<Compression>>(compressMinBytes === null
+    ? []
+    : REQUEST_CODINGS.map((coding) => [coding, Object.freeze({ coding, minBytes: compressMinBytes })]))
   const anyOrigin = opts.corsOrigins.includes('*')
   const origins = new Set(opts.corsOrigins)
 
@@ -136,7 +140,7 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
     const legacy = sid === undefined ? body.attrs.ver === undefined : registry.isLegacy(sid)
     // XEP-0124 5: a response is compressed only when the request's Accept-Encoding allows it; gzip first.
     const coding = compressMinBytes === null ? null : negotiate(request.headers['accept-encoding'], REQUEST_CODINGS) as RequestCoding | null
-    const compression = coding === null || compressMinBytes === null ? null : { coding, minBytes: compressMinBytes }
+    const compression = coding === null ? null : compressions.get(coding) ?? null
     const pending = new (legacy ? LegacyPendingReply : PendingReply)(reply, contentType, corsHeaders(request), compression)
     const dispatch = (): void => {
       if (pending.answered) return
@@ -174,9 +178,9 @@ class PendingReply {
   #reply: FastifyReply | null
   readonly #contentType: string
   readonly #headers: Readonly<Record<string, string>>
-  readonly #compression: Compression | null
+  readonly #compression: Readonly<Compression> | null
 
-  constructor (reply: FastifyReply, contentType: string, headers: Readonly<Record<string, string>>, compression: Compression | null) {
+  constructor (reply: FastifyReply, contentType: string, headers: Readonly<Record<string, string>>, compression: Readonly<Compression> | null) {
     this.#reply = reply
     this.#contentType = contentType
     this.#headers = headers
