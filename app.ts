@@ -100,7 +100,8 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     maxBodyBytes: config.bosh.maxBodyBytes,
     corsOrigins: config.bosh.corsOrigins,
     whenWritable: drainGate(link, clock),
-    draining
+    draining,
+    compressMinBytes: config.bosh.compressResponses ? config.bosh.compressMinBytes : null
   })
   if (ws.enabled) {
     await app.register(xmppWebsocket, {

@@ -106,6 +106,10 @@ export interface BoshConfig {
   strictRequests: boolean
   /** XEP-0124 17.2: on shutdown, send clients to this http:// or https:// URI (see-other-uri) instead of system-shutdown. Default none. */
   seeOtherUri: string | null
+  /** XEP-0124 5: gzip or deflate responses for clients whose Accept-Encoding asks for it. Default true (docs/compression.md). */
+  compressResponses: boolean
+  /** Smallest response body compressed (bytes); smaller ones, such as the empty bodies of held requests, go out as they are. Default 1024. */
+  compressMinBytes: number
 }
 
 export interface WebsocketConfig {
@@ -180,7 +184,8 @@ const BOSH_NUMBERS = {
   pollingSeconds: { env: 'MEGAPHONE_BOSH_POLLING_SECONDS', default: 2, min: 0, max: 60 },
   maxBodyBytes: { env: 'MEGAPHONE_BOSH_MAX_BODY_BYTES', default: 262_144, min: 1024, max: 64 << 20 },
   maxSessions: { env: 'MEGAPHONE_BOSH_MAX_SESSIONS', default: 1_000_000, min: 1, max: 100_000_000 },
-  ridSlack: { env: 'MEGAPHONE_BOSH_RID_SLACK', default: 2, min: 0, max: 16 }
+  ridSlack: { env: 'MEGAPHONE_BOSH_RID_SLACK', default: 2, min: 0, max: 16 },
+  compressMinBytes: { env: 'MEGAPHONE_BOSH_COMPRESS_MIN_BYTES', default: 1024, min: 0, max: 16 << 20 }
 } as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
 
 const WEBSOCKET_NUMBERS = {
@@ -271,6 +276,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   const boshSeeOtherRaw = env.MEGAPHONE_BOSH_SEE_OTHER_URI ?? fileBosh.seeOtherUri ?? null
   if (boshSeeOtherRaw !== null && boshSeeOtherRaw !== '' && (typeof boshSeeOtherRaw !== 'string' || !/^https?:\/\/[^\s'"<>&]+$/.test(boshSeeOtherRaw))) invalid('bosh.seeOtherUri (MEGAPHONE_BOSH_SEE_OTHER_URI) must be an http:// or https:// URI')
   const boshSeeOther = boshSeeOtherRaw === '' ? null : boshSeeOtherRaw as string | null
+  const compressResponses = boolean('bosh.compressResponses (MEGAPHONE_BOSH_COMPRESS_RESPONSES)', env.MEGAPHONE_BOSH_COMPRESS_RESPONSES ?? fileBosh.compressResponses, true)
 
   const fileClient = isObject(file.client) ? file.client : {}
   const clientEnabled = boolean('client.enabled (MEGAPHONE_CLIENT_ENABLED)', env.MEGAPHONE_CLIENT_ENABLED ?? fileClient.enabled, true)
@@ -299,7 +305,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   return deepFreeze({
     http: { host: httpHost, port: httpPort, trustProxy, drainSeconds, tlsCertFile, tlsKeyFile },
     link: { host, secret, targets, prefer, tls: linkTls, ...numbers },
-    bosh: { path, domains, corsOrigins, strictRequests, seeOtherUri: boshSeeOther, ...boshNumbers },
+    bosh: { path, domains, corsOrigins, strictRequests, seeOtherUri: boshSeeOther, compressResponses, ...boshNumbers },
     websocket: { enabled: wsEnabled, path: wsPath, perMessageDeflate, seeOtherUri, ...wsNumbers },
     client: { enabled: clientEnabled, converse },
     memory: { idleCollect },

@@ -20,7 +20,13 @@ export const ErrorCode = {
   /** ejabberd refused the handshake (wrong secret, version). */
   LINK_DENIED: 'MEGAPHONE_ERR_LINK_DENIED',
   /** A configuration value is missing or out of range. */
-  CONFIG_INVALID: 'MEGAPHONE_ERR_CONFIG_INVALID'
+  CONFIG_INVALID: 'MEGAPHONE_ERR_CONFIG_INVALID',
+  /** A request body's Content-Encoding is none Megaphone decodes (HTTP 415). */
+  HTTP_UNSUPPORTED_ENCODING: 'MEGAPHONE_ERR_HTTP_UNSUPPORTED_ENCODING',
+  /** A compressed request body is larger than the limit once decompressed (HTTP 413). */
+  HTTP_DECOMPRESSED_TOO_LARGE: 'MEGAPHONE_ERR_HTTP_DECOMPRESSED_TOO_LARGE',
+  /** A request body is not valid data of its Content-Encoding (HTTP 400). */
+  HTTP_CORRUPT_ENCODING: 'MEGAPHONE_ERR_HTTP_CORRUPT_ENCODING'
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -44,6 +50,21 @@ export class FrameError extends MegaphoneError {
     this.name = 'FrameError'
     this.reason = reason
     this.offset = offset
+  }
+}
+
+/**
+ * A request refused at the HTTP level, before any BOSH parsing (XEP-0124
+ * 17.1 lets HTTP errors answer such requests): its status, and a fixed
+ * message, never built from the request, for the client and the logs.
+ */
+export class HttpError extends MegaphoneError {
+  readonly statusCode: number
+
+  constructor (code: ErrorCode, statusCode: number, message: string) {
+    super(code, message)
+    this.name = 'HttpError'
+    this.statusCode = statusCode
   }
 }
 

@@ -10,7 +10,11 @@
 // (default localhost). The status line says which transport is in use.
 //
 // Text from the network reaches the page only through textContent.
-import { Strophe, $iq, $msg, $pres } from '../vendor/strophe.js'
+//
+// Strophe is its minified build, a classic script that index.html runs first
+// (deferred scripts and modules run in document order) and that defines
+// these on globalThis; Megaphone serves it under a fingerprinted URL.
+const { Strophe, $iq, $msg, $pres } = globalThis
 
 const { Status, NS } = Strophe
 // XEP-0184: receipts mark an outgoing message delivered.

@@ -3,16 +3,23 @@
 // the page can run under a Content-Security-Policy of 'self'. Strophe comes
 // from the installed npm package, never a copy in the repository.
 //
-// The files are small and few: each is read once when the plugin registers
-// and answered from memory with a strong ETag, so a revalidation is a 304.
-import { createHash } from 'node:crypto'
+// The files are small and few: each is read and compressed (brotli, gzip)
+// once when the plugin registers (lib/http/precompressed.ts), and answered
+// from memory by Accept-Encoding, with a strong ETag per coding, so a
+// revalidation is a 304. The page loads Strophe's minified build under a
+// fingerprinted URL that browsers keep for a year; the older
+// /vendor/strophe.js (the ESM build, which other pages import) stays.
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { escapeXML } from '../lib/xml.js'
+import { fingerprint } from '../lib/http/precompressed.js'
+import { asset, CACHE_CONTROL, IMMUTABLE, serve } from './static-asset.js'
+
+export { IMMUTABLE } from './static-asset.js'
 
 export interface ClientOptions {
   /** Directory holding index.html, chat.js and chat.css. Default: the project's public/. */
@@ -23,16 +30,11 @@ export interface ClientOptions {
   websocketPath?: string | null
 }
 
-interface Asset {
-  body: Buffer
-  etag: string
-  headers: Record<string, string>
-}
-
 const JS = 'text/javascript; charset=utf-8'
 
-// Nothing is fingerprinted, so every use revalidates; the ETag keeps that to a 304.
-const CACHE_CONTROL = 'no-cache'
+/** Strophe's minified build under its stable name, which index.html names and the page gets fingerprinted. */
+export const STROPHE_MIN_PATH = '/vendor/strophe.min.js'
+const STROPHE_MIN_SCRIPT = /<script defer src="vendor\/strophe\.min\.js"><\/script>/
 
 // The page needs nothing from elsewhere: its script, style and BOSH are all
 // on this origin. data: is for the empty favicon that spares a 404.
@@ -64,46 +66,31 @@ export default async function client (app: FastifyInstance, opts: ClientOptions 
     html = html.replace(WEBSOCKET_PATH_META, `<meta name="websocket-path" content="${escapeXML(opts.websocketPath ?? '')}">`)
   }
 
-  serve(app, '/', asset(Buffer.from(html), 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP }))
-  serve(app, '/client/chat.js', asset(await readFile(join(root, 'chat.js')), JS))
-  serve(app, '/client/chat.css', asset(await readFile(join(root, 'chat.css')), 'text/css; charset=utf-8'))
-  // The ESM build has no imports of its own, so chat.js imports it as is.
-  serve(app, '/vendor/strophe.js', asset(await readFile(join(strophe, 'strophe.esm.js')), JS))
-  // Named by the build's sourceMappingURL, relative to /vendor/; fetched only by developer tools.
-  serve(app, '/vendor/strophe.esm.js.map', asset(await readFile(join(strophe, 'strophe.esm.js.map')), 'application/json'))
-}
+  // The minified build is UMD: as a classic script it defines Strophe, $iq, $msg and $pres on globalThis.
+  const stropheMin = await readFile(join(strophe, 'strophe.umd.min.js'))
+  const stropheMinPath = `/vendor/strophe.${fingerprint(stropheMin)}.min.js`
+  // A page of one's own that imports /vendor/strophe.js instead has nothing to rewrite here.
+  html = html.replace(STROPHE_MIN_SCRIPT, `<script defer src="${stropheMinPath.slice(1)}"></script>`)
 
-function asset (body: Buffer, contentType: string, extra: Record<string, string> = {}): Asset {
-  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`
-  return {
-    body,
-    etag,
-    headers: {
-      'content-type': contentType,
-      etag,
-      'cache-control': CACHE_CONTROL,
-      'x-content-type-options': 'nosniff',
-      ...extra
-    }
-  }
-}
-
-// GET only: Fastify adds HEAD for it, sending these headers (Content-Length included) without the body.
-function serve (app: FastifyInstance, url: string, { body, etag, headers }: Asset): void {
-  app.get(url, async (request: FastifyRequest, reply: FastifyReply) => {
-    // RFC 9110 13.1.2: If-None-Match uses the weak comparison. 15.4.5: a 304
-    // carries the validator and caching fields, not the representation's.
-    if (noneMatch(request.headers['if-none-match'], etag)) {
-      return await reply.code(304).headers({ etag, 'cache-control': CACHE_CONTROL }).send()
-    }
-    return await reply.headers(headers).send(body)
-  })
-}
-
-function noneMatch (header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false
-  if (header.trim() === '*') return true
-  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
+  const [page, chat, css, min, minMap, esm, esmMap] = await Promise.all([
+    asset(Buffer.from(html), 'text/html; charset=utf-8', CACHE_CONTROL, { 'content-security-policy': PAGE_CSP }),
+    asset(await readFile(join(root, 'chat.js')), JS),
+    asset(await readFile(join(root, 'chat.css')), 'text/css; charset=utf-8'),
+    asset(stropheMin, JS),
+    asset(await readFile(join(strophe, 'strophe.umd.min.js.map')), 'application/json', CACHE_CONTROL, {}, 'fast'),
+    asset(await readFile(join(strophe, 'strophe.esm.js')), JS),
+    asset(await readFile(join(strophe, 'strophe.esm.js.map')), 'application/json', CACHE_CONTROL, {}, 'fast')
+  ])
+  serve(app, '/', page)
+  serve(app, '/client/chat.js', chat)
+  serve(app, '/client/chat.css', css)
+  serve(app, stropheMinPath, { ...min, cacheControl: IMMUTABLE })
+  serve(app, STROPHE_MIN_PATH, min)
+  // Named by the minified build's sourceMappingURL, relative to /vendor/; fetched only by developer tools.
+  serve(app, '/vendor/strophe.umd.min.js.map', minMap)
+  // The ESM build has no imports of its own: pages that import it as a module keep working.
+  serve(app, '/vendor/strophe.js', esm)
+  serve(app, '/vendor/strophe.esm.js.map', esmMap)
 }
 
 // This file runs from routes/ (tests) and from dist/routes/ (the build); public/ sits at the project root.

@@ -3,7 +3,10 @@
 // text/plain or forms); every answer is a complete <body/> with a
 // Content-Length, never chunked.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { BoshError } from '../lib/errors.js'
+import { BoshError, ErrorCode, HttpError } from '../lib/errors.js'
+import { negotiate, requestCoding, REQUEST_CODINGS, type RequestCoding } from '../lib/http/content-coding.js'
+import { decodeBody } from '../lib/http/request-decoding.js'
+import { compressResponse } from '../lib/http/response-compression.js'
 import { parseRequestBody } from '../lib/bosh/body.js'
 import { legacyStatus, terminateBody } from '../lib/bosh/response.js'
 import { DEFAULT_CONTENT_TYPE, contentTypeOf, type BoshEndpoint } from '../lib/bosh/registry.js'
@@ -21,12 +24,19 @@ export interface HttpBindOptions {
   whenWritable?: () => Promise<void> | null
   /** While this process is draining, session creation gets HTTP 503 (a balancer retries it elsewhere). */
   draining?: Draining
+  /** Compress responses of at least this many bytes for clients that accept gzip or deflate; null: never. */
+  compressMinBytes?: number | null
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 export default async function httpBind (app: FastifyInstance, opts: HttpBindOptions): Promise<void> {
   const { registry, path, maxBodyBytes } = opts
+  const compressMinBytes = opts.compressMinBytes ?? null
+  // One shared object per coding: a held request keeps a reference, not a copy.
+  const compressions = new Map<RequestCoding, Readonly<Compression>>(compressMinBytes === null
+    ? []
+    : REQUEST_CODINGS.map((coding) => [coding, Object.freeze({ coding, minBytes: compressMinBytes })]))
   const anyOrigin = opts.corsOrigins.includes('*')
   const origins = new Set(opts.corsOrigins)
 
@@ -38,14 +48,27 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
     if (request.headers['content-type'] !== undefined && request.mediaType === undefined) delete request.headers['content-type']
     done()
   })
+  // XEP-0124 7.2: the creation response's `accept` lists gzip and deflate;
+  // any other Content-Encoding is refused before its body is read (RFC 9110
+  // 15.5.16: 415, with Accept-Encoding naming the codings that would do).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.method === 'POST' && requestCoding(request.headers['content-encoding']) === 'unsupported') {
+      void reply.header('accept-encoding', REQUEST_CODINGS.join(', ')).header('connection', 'close')
+      done(new HttpError(ErrorCode.HTTP_UNSUPPORTED_ENCODING, 415, `Content-Encoding not supported; send ${REQUEST_CODINGS.join(' or ')}, or none`))
+      return
+    }
+    done()
+  })
   // Scoped to this plugin: every Content-Type (or none) is UTF-8 text, or
   // null when it is not UTF-8. Decoded here so that the Buffer (a slice that
-  // pins an 8 KiB pool block) is not kept with a held request.
+  // pins an 8 KiB pool block) is not kept with a held request. The body
+  // limit holds for the bytes received and, for a compressed body, for its
+  // decompressed size (lib/http/request-decoding.ts).
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_req, raw, done) => {
-    let text: string | null = null
-    try { text = utf8.decode(raw as Buffer) } catch {}
-    done(null, text)
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (req, raw, done) => {
+    const coding = requestCoding(req.headers['content-encoding'])
+    if (coding === null || coding === 'unsupported') { done(null, utf8Text(raw as Buffer)); return }
+    decodeBody(raw as Buffer, coding, maxBodyBytes).then((plain) => { done(null, utf8Text(plain)) }, (err: Error) => { done(err, undefined) })
   })
 
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
@@ -53,16 +76,18 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
     if (status >= 500) request.log.error({ err, ip: request.ip }, 'http-bind request failed')
     else request.log.warn({ code: err.code, status, ip: request.ip }, 'http-bind request refused')
     // XEP-0124 17.1: a body too large for the server; the session, if any, lives on.
-    const message = status === 413 ? `request body over ${maxBodyBytes} bytes\n` : status < 500 ? `${err.message}\n` : 'internal error\n'
+    const message = err instanceof HttpError ? `${err.message}\n` : status === 413 ? `request body over ${maxBodyBytes} bytes\n` : status < 500 ? `${err.message}\n` : 'internal error\n'
     void reply.code(status).headers(corsHeaders(request)).type('text/plain; charset=utf-8').send(message)
   })
 
   // Response headers, one shared object per allowed origin (held requests keep a reference, not a copy).
-  const noOrigin = Object.freeze({ vary: 'Origin', 'cache-control': 'no-store' })
+  // RFC 9110 12.5.5: with compression on, every response varies by Accept-Encoding.
+  const varyOrigin = compressMinBytes === null ? 'Origin' : 'Origin, Accept-Encoding'
+  const noOrigin = Object.freeze({ vary: varyOrigin, 'cache-control': 'no-store' })
   const byOrigin = new Map<string, Readonly<Record<string, string>>>(anyOrigin
     ? []
-    : opts.corsOrigins.map((o) => [o, Object.freeze({ 'access-control-allow-origin': o, vary: 'Origin', 'cache-control': 'no-store' })]))
-  const star = Object.freeze({ 'access-control-allow-origin': '*', 'cache-control': 'no-store' })
+    : opts.corsOrigins.map((o) => [o, Object.freeze({ 'access-control-allow-origin': o, vary: varyOrigin, 'cache-control': 'no-store' })]))
+  const star = Object.freeze({ 'access-control-allow-origin': '*', 'cache-control': 'no-store', ...(compressMinBytes === null ? {} : { vary: 'Accept-Encoding' }) })
   function corsHeaders (request: FastifyRequest): Readonly<Record<string, string>> {
     if (anyOrigin) return star
     const origin = request.headers.origin
@@ -78,7 +103,7 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
     }
     void reply.code(204).headers(corsHeaders(request)).headers({
       'access-control-allow-methods': 'POST, OPTIONS',
-      'access-control-allow-headers': 'Content-Type',
+      'access-control-allow-headers': 'Content-Type, Content-Encoding',
       'access-control-max-age': '86400'
     }).send()
   })
@@ -99,7 +124,7 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
     } catch (err) {
       if (!(err instanceof BoshError)) throw err
       request.log.warn({ condition: err.condition, reason: err.reason, code: err.code, detail: err.message, ip: request.ip }, 'bosh request refused')
-      new PendingReply(reply, DEFAULT_CONTENT_TYPE, corsHeaders(request)).respond(terminateBody(err.condition))
+      new PendingReply(reply, DEFAULT_CONTENT_TYPE, corsHeaders(request), null).respond(terminateBody(err.condition))
       return
     }
 
@@ -113,7 +138,10 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
     const contentType = (sid === undefined ? contentTypeOf(body.attrs.content) : registry.contentTypeOf(sid)) ?? DEFAULT_CONTENT_TYPE
     // XEP-0124 17.1: a client that sent no `ver` at creation gets HTTP error codes.
     const legacy = sid === undefined ? body.attrs.ver === undefined : registry.isLegacy(sid)
-    const pending = new (legacy ? LegacyPendingReply : PendingReply)(reply, contentType, corsHeaders(request))
+    // XEP-0124 5: a response is compressed only when the request's Accept-Encoding allows it; gzip first.
+    const coding = compressMinBytes === null ? null : negotiate(request.headers['accept-encoding'], REQUEST_CODINGS) as RequestCoding | null
+    const compression = coding === null ? null : compressions.get(coding) ?? null
+    const pending = new (legacy ? LegacyPendingReply : PendingReply)(reply, contentType, corsHeaders(request), compression)
     const dispatch = (): void => {
       if (pending.answered) return
       try {
@@ -132,6 +160,13 @@ export default async function httpBind (app: FastifyInstance, opts: HttpBindOpti
   })
 }
 
+function utf8Text (bytes: Buffer): string | null {
+  try { return utf8.decode(bytes) } catch { return null }
+}
+
+/** How a response is compressed: its coding, for bodies of at least `minBytes` bytes. */
+interface Compression { coding: RequestCoding, minBytes: number }
+
 /**
  * One POST until it is answered: all a held request keeps besides Node's and
  * Fastify's own objects. `respond` answers it once; the response's close (not
@@ -143,11 +178,13 @@ class PendingReply {
   #reply: FastifyReply | null
   readonly #contentType: string
   readonly #headers: Readonly<Record<string, string>>
+  readonly #compression: Readonly<Compression> | null
 
-  constructor (reply: FastifyReply, contentType: string, headers: Readonly<Record<string, string>>) {
+  constructor (reply: FastifyReply, contentType: string, headers: Readonly<Record<string, string>>, compression: Readonly<Compression> | null) {
     this.#reply = reply
     this.#contentType = contentType
     this.#headers = headers
+    this.#compression = compression
     reply.raw.once('close', this.#onClose)
   }
 
@@ -160,8 +197,17 @@ class PendingReply {
     if (reply === null) return
     this.#reply = null
     const status = this.statusOf(xml)
-    if (status === 200) void reply.code(200).headers(this.#headers).type(this.#contentType).send(xml)
-    else void reply.code(status).headers(this.#headers).send()
+    if (status !== 200) {
+      void reply.code(status).headers(this.#headers).send()
+      return
+    }
+    const compression = this.#compression
+    // Only from the threshold up: the held empty bodies (under 100 bytes) are never worth it.
+    if (compression !== null && Buffer.byteLength(xml, 'utf8') >= compression.minBytes) {
+      void reply.code(200).headers(this.#headers).header('content-encoding', compression.coding).type(this.#contentType).send(compressResponse(xml, compression.coding))
+    } else {
+      void reply.code(200).headers(this.#headers).type(this.#contentType).send(xml)
+    }
   }
 
   protected statusOf (_xml: string): number { return 200 }

@@ -37,7 +37,9 @@ t.test('defaults apply when only the secret is given', async (t) => {
     maxSessions: 1000000,
     ridSlack: 2,
     strictRequests: false,
-    seeOtherUri: null
+    seeOtherUri: null,
+    compressResponses: true,
+    compressMinBytes: 1024
   })
   t.same(config.client, { enabled: true, converse: true })
   t.same(config.websocket, { enabled: true, path: '/xmpp-websocket', maxMessageBytes: 262_144, maxBufferedBytes: 1_048_576, pingIntervalSeconds: 30, perMessageDeflate: false, seeOtherUri: null })
@@ -63,6 +65,19 @@ t.test('the rid slack and strict overactivity are set from the environment or th
   t.equal(config.bosh.ridSlack, 0)
   t.throws(() => loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_RID_SLACK: '17' }), /bosh\.ridSlack \(MEGAPHONE_BOSH_RID_SLACK\)/)
   t.throws(() => loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_STRICT_REQUESTS: 'maybe' }), /bosh\.strictRequests/)
+})
+
+t.test('response compression and its threshold are set from the environment or the file, and checked (XEP-0124 5)', async (t) => {
+  const config = loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_COMPRESS_RESPONSES: 'false', MEGAPHONE_BOSH_COMPRESS_MIN_BYTES: '0' })
+  t.equal(config.bosh.compressResponses, false)
+  t.equal(config.bosh.compressMinBytes, 0)
+  const dir = mkdtempSync(join(tmpdir(), 'megaphone-config-'))
+  const file = join(dir, 'megaphone.json')
+  writeFileSync(file, JSON.stringify({ bosh: { compressResponses: false, compressMinBytes: 4096 } }))
+  t.same(loadConfig({ MEGAPHONE_CONFIG: file, MEGAPHONE_LINK_SECRET: SECRET }).bosh.compressMinBytes, 4096)
+  t.equal(loadConfig({ MEGAPHONE_CONFIG: file, MEGAPHONE_LINK_SECRET: SECRET }).bosh.compressResponses, false)
+  t.throws(() => loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_COMPRESS_MIN_BYTES: '-1' }), /bosh\.compressMinBytes \(MEGAPHONE_BOSH_COMPRESS_MIN_BYTES\)/)
+  t.throws(() => loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_BOSH_COMPRESS_RESPONSES: 'gzip' }), /bosh\.compressResponses/)
 })
 
 t.test('a JSON file supplies values and the environment overrides them', async (t) => {

@@ -25,6 +25,7 @@ import { nextKey } from './key-sequence.js'
 import { OutputBuffer } from './output-buffer.js'
 import { EMPTY_BODY, formatBody, terminateBody, type BodyAttrs } from './response.js'
 import { escapeXML } from '../xml.js'
+import { REQUEST_CODINGS } from '../http/content-coding.js'
 import { acknowledge, findSent, keepCount, pastWindow, remember, report, type Sent } from './retransmission.js'
 import { AheadQueue, placeRid, type Respond } from './rid-window.js'
 
@@ -514,6 +515,8 @@ export class Session implements LinkSession {
       ['xmlns:xmpp', NS_XBOSH], ['xmpp:version', XMPP_VERSION], ['xmpp:restartlogic', 'true']
     ]
     if (p.acks) attrs.push(['ack', this.#rid])
+    // XEP-0124 7.2: the content encodings Megaphone decompresses in requests (routes/http-bind.ts).
+    attrs.push(['accept', REQUEST_CODINGS.join(' ')])
     const body = formatBody(attrs, this.#takeOutput())
     this.#sent = [{ rid: this.#rid, body, at: this.#ctx.clock.now() }]
     respond(body)

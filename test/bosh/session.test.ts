@@ -74,6 +74,7 @@ t.test('session creation response carries the negotiated attributes and the stre
   t.equal(el.attrs.inactivity, '30')
   t.equal(el.attrs.polling, '2')
   t.equal(el.attrs.ver, '1.6', 'the lower of the two versions')
+  t.equal(el.attrs.accept, 'gzip deflate', 'XEP-0124 7.2: the request codings Megaphone decompresses, space-separated')
   t.equal(el.attrs.from, 'localhost')
   t.equal(el.attrs.authid, 'stream-1', 'authid is the stream id')
   t.equal(el.attrs['xmpp:version'], '1.0')
