@@ -26,6 +26,11 @@ export function clientErrorHandler (options: ClientErrorOptions): (err: Error & 
   return (err, socket) => {
     // A reset connection is gone: nothing to answer.
     if (err.code === 'ECONNRESET' || socket.destroyed) return
+    // Already answered and closing (unused-sockets.ts timed it out first): not a second refusal.
+    if (socket.writableEnded) {
+      socket.destroy()
+      return
+    }
     const inProgress = (socket as HttpSocket)._httpMessage
     let text: string
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {

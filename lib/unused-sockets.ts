@@ -35,7 +35,7 @@ function peerOf (socket: Socket): string | null {
 
 /** RFC 9110 15.5.9 408: the server would not wait any longer; the client may retry on a new connection. */
 function timeoutAnswer (seconds: number): string {
-  const text = `no complete request headers within ${seconds} s of connecting\n`
+  const text = `request headers not complete within ${seconds} s\n`
   return 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n' +
     `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`
 }
@@ -68,8 +68,10 @@ export function trackUnusedSockets (server: Server, options: UnusedSocketsOption
     for (const [peer, entry] of unused) {
       if (now - entry.at < firstRequestMs) break
       remove(peer, entry)
-      onTimeout?.(entry.socket)
       const { socket } = entry
+      // Node's headersTimeout check may have closed it in this same turn (its 'close' is still to come).
+      if (socket.destroyed) continue
+      onTimeout?.(socket)
       if (answer !== null && socket.writable) socket.end(answer, () => socket.destroy())
       else socket.destroy()
     }
