@@ -91,7 +91,7 @@ export interface LimitsConfig {
   idleConnectionsPerAddress: number
   /** Sessions (BOSH and WebSocket) open at once from one address; 0: no cap. Default 1000. */
   maxSessionsPerAddress: number
-  /** Sessions one address may create in a burst before the rate applies. Default 200. */
+  /** Sessions one address may create in a burst before the rate applies. Default 500. */
   sessionBurstPerAddress: number
   /** Sessions one address may create per second, sustained (token bucket); 0: no rate limit. Default 50. */
   sessionsPerSecondPerAddress: number
@@ -228,7 +228,7 @@ const LIMITS_NUMBERS = {
   reservedFiles: { env: 'MEGAPHONE_LIMITS_RESERVED_FILES', default: 256, min: 16, max: 1_000_000 },
   idleConnectionsPerAddress: { env: 'MEGAPHONE_LIMITS_IDLE_CONNECTIONS_PER_ADDRESS', default: 256, min: 0, max: 10_000_000 },
   maxSessionsPerAddress: { env: 'MEGAPHONE_LIMITS_MAX_SESSIONS_PER_ADDRESS', default: 1000, min: 0, max: 100_000_000 },
-  sessionBurstPerAddress: { env: 'MEGAPHONE_LIMITS_SESSION_BURST_PER_ADDRESS', default: 200, min: 1, max: 10_000_000 },
+  sessionBurstPerAddress: { env: 'MEGAPHONE_LIMITS_SESSION_BURST_PER_ADDRESS', default: 500, min: 1, max: 10_000_000 },
   sessionsPerSecondPerAddress: { env: 'MEGAPHONE_LIMITS_SESSIONS_PER_SECOND_PER_ADDRESS', default: 50, min: 0, max: 1_000_000 },
   maxAddresses: { env: 'MEGAPHONE_LIMITS_MAX_ADDRESSES', default: 100_000, min: 100, max: 100_000_000 }
 } as const satisfies Record<string, { env: string, default: number, min: number, max: number }>

@@ -15,7 +15,7 @@ t.test('defaults apply when only the secret is given', async (t) => {
     reservedFiles: 256,
     idleConnectionsPerAddress: 256,
     maxSessionsPerAddress: 1000,
-    sessionBurstPerAddress: 200,
+    sessionBurstPerAddress: 500,
     sessionsPerSecondPerAddress: 50,
     maxAddresses: 100000
   })
