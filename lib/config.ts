@@ -87,7 +87,7 @@ export interface LimitsConfig {
   maxConnections: number
   /** With maxConnections 0: descriptors kept for everything but HTTP connections (links, logs, files, ejabberd control). Default 256. */
   reservedFiles: number
-  /** Idle keep-alive connections kept per client address (the TCP peer; off with http.trustProxy); 0: no limit. Default 256. */
+  /** Idle keep-alive connections kept per client address (the TCP peer; off with http.trustProxy); 0: no limit. Default 1024. */
   idleConnectionsPerAddress: number
   /** Sessions (BOSH and WebSocket) open at once from one address; 0: no cap. Default 1000. */
   maxSessionsPerAddress: number
@@ -226,7 +226,7 @@ const HTTP_NUMBERS = {
 const LIMITS_NUMBERS = {
   maxConnections: { env: 'MEGAPHONE_LIMITS_MAX_CONNECTIONS', default: 0, min: 0, max: 10_000_000 },
   reservedFiles: { env: 'MEGAPHONE_LIMITS_RESERVED_FILES', default: 256, min: 16, max: 1_000_000 },
-  idleConnectionsPerAddress: { env: 'MEGAPHONE_LIMITS_IDLE_CONNECTIONS_PER_ADDRESS', default: 256, min: 0, max: 10_000_000 },
+  idleConnectionsPerAddress: { env: 'MEGAPHONE_LIMITS_IDLE_CONNECTIONS_PER_ADDRESS', default: 1024, min: 0, max: 10_000_000 },
   maxSessionsPerAddress: { env: 'MEGAPHONE_LIMITS_MAX_SESSIONS_PER_ADDRESS', default: 1000, min: 0, max: 100_000_000 },
   sessionBurstPerAddress: { env: 'MEGAPHONE_LIMITS_SESSION_BURST_PER_ADDRESS', default: 500, min: 1, max: 10_000_000 },
   sessionsPerSecondPerAddress: { env: 'MEGAPHONE_LIMITS_SESSIONS_PER_SECOND_PER_ADDRESS', default: 50, min: 0, max: 1_000_000 },
