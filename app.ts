@@ -16,7 +16,6 @@ import { linkTlsOptions } from './lib/link/tls.js'
 import type { LinkState } from './lib/link/link.js'
 import type { Saturable } from './lib/link/backpressure.js'
 import type { Upstream } from './lib/bosh/session.js'
-import { trackUnusedSockets } from './lib/unused-sockets.js'
 import health from './routes/health.js'
 import metrics from './routes/metrics.js'
 import httpBind from './routes/http-bind.js'
@@ -28,9 +27,7 @@ import { Draining } from './lib/draining.js'
 import { AddressLimits } from './lib/address-limits.js'
 import { Refusals } from './lib/refusals.js'
 import { clientErrorHandler } from './lib/client-errors.js'
-import { limitIdleConnections } from './lib/idle-connections.js'
-import { guardAccept } from './lib/accept-guard.js'
-import { connectionCap, openFilesLimit } from './lib/file-limit.js'
+import { addressOf, guardServer } from './lib/server-guards.js'
 
 /** What the HTTP side needs of the link: one Link, or a LinkPool of several. */
 export type AppLink = Upstream & Saturable & LinkState & { readonly reports?: LinkReport[] }
@@ -82,10 +79,6 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
       onRefusal: (kind, socket) => { refusals?.count(kind, addressOf(socket)) }
     })
   })
-  // Headers trickled on a connection: Node's check, which runs every
-  // connectionsCheckingInterval (30 s by default: a bound up to 30 s late).
-  app.server.headersTimeout = config.http.requestHeadersSeconds * 1000
-  ;(app.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = CONNECTIONS_CHECK_MS
   refusals = new Refusals(app.log.child({ component: 'limits' }), clock)
   const addressLimits = new AddressLimits({ ...config.limits, clock })
   const onAddressRefusal = (refusal: 'sessions-per-address' | 'session-rate', ip: string): void => { refusals?.count(refusal, { ip }) }
@@ -112,35 +105,15 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
   app.decorate('websocket', websocket)
   const draining = new Draining()
   app.decorate('draining', draining)
-  const unusedSockets = trackUnusedSockets(app.server, {
-    firstRequestMs: config.http.requestHeadersSeconds * 1000,
-    onTimeout: (socket) => { refusals?.count('request-headers-timeout', addressOf(socket)) },
-    clock
-  })
-  // Behind a trusted proxy every connection comes from the proxy: a limit per TCP peer would be a limit on the proxy.
-  if (config.limits.idleConnectionsPerAddress > 0 && !config.http.trustProxy) {
-    limitIdleConnections(app.server, {
-      perAddress: config.limits.idleConnectionsPerAddress,
-      onClose: (ip) => { refusals?.count('idle-connections-per-address', { ip }) }
-    })
-  }
-  const maxConnections = connectionCap(config.limits.maxConnections, config.limits.reservedFiles, openFilesLimit())
-  const acceptGuard = guardAccept(app.server, {
-    maxConnections,
-    log: app.log.child({ component: 'http' }),
-    onDrop: () => { refusals?.count('max-connections') },
-    onEmfile: () => { refusals?.count('accept-emfile') },
-    shed: () => unusedSockets.destroyOldest()
-  })
+  const guards = guardServer(app.server, { ...config, refusals, log: app.log.child({ component: 'http' }), clock })
+  const { unusedSockets, maxConnections } = guards
   app.decorate('refusals', refusals)
   app.decorate('maxConnections', maxConnections)
   // Answer every held request (system-shutdown) before the server waits for
   // them to finish, and drop the connections that never sent one.
   app.addHook('preClose', async () => {
     registry.shutdown()
-    unusedSockets.stop()
-    acceptGuard.stop()
-    refusals?.flush()
+    guards.stop()
     const dropped = unusedSockets.destroy()
     if (dropped > 0) app.log.info({ sockets: dropped }, 'shutdown: closed connections that had sent no request')
   })
@@ -171,14 +144,6 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     await app.register(converse, { boshPath: config.bosh.path, websocketPath: ws.enabled ? ws.path : null, defaultDomain: config.bosh.domains[0] ?? 'localhost' })
   }
   return app as unknown as App
-}
-
-/** How often Node checks connections for headersTimeout and requestTimeout (ms): the bounds' precision. */
-const CONNECTIONS_CHECK_MS = 1_000
-
-/** A connection's peer address for a log line, when it is known. */
-function addressOf (socket: { remoteAddress?: string }): Record<string, string> {
-  return socket.remoteAddress === undefined ? {} : { ip: socket.remoteAddress }
 }
 
 export interface StartOptions {
