@@ -6,6 +6,7 @@
 import t from 'tap'
 import { waitFor } from '../helpers/ejabberd.js'
 import { megaphoneMemory } from '../../scripts/bench/megaphone-child.js'
+import { readMetrics } from '../helpers/metrics.js'
 import { FLOODERS, floodCounts, limit, release, servesNewSessions, skip, startFlooders, startWithChat } from '../helpers/flood.js'
 
 t.test('without the cap, accept() runs out of descriptors (EMFILE): Megaphone neither crashes nor stops accepting', { skip }, async (t) => {
@@ -24,5 +25,8 @@ t.test('without the cap, accept() runs out of descriptors (EMFILE): Megaphone ne
   await release(flooders)
   await waitFor(async () => (await megaphoneMemory(mp, { gc: false })).connections < 100, 60_000, 'the flood\'s connections to close')
   await servesNewSessions(t, mp, 'after EMFILE')
+  // libuv handled EMFILE itself unless this is above 0 (lib/accept-guard.ts).
+  const metrics = await readMetrics(`http://127.0.0.1:${port}`)
+  t.comment(`accept errors that reached JavaScript: ${String(metrics.get('megaphone_refused_total{kind="accept-emfile"}'))}`)
   await chat.stop(t)
 })
