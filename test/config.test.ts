@@ -13,7 +13,7 @@ t.test('defaults apply when only the secret is given', async (t) => {
   t.same(config.limits, {
     maxConnections: 0,
     reservedFiles: 256,
-    idleConnectionsPerAddress: 256,
+    idleConnectionsPerAddress: 1024,
     maxSessionsPerAddress: 1000,
     sessionBurstPerAddress: 500,
     sessionsPerSecondPerAddress: 50,
