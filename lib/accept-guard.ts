@@ -5,7 +5,7 @@
 // so existing sessions keep their descriptors and the process never runs out.
 //
 // What Node 20 does on EMFILE, found by trying (test/accept-guard.test.ts and
-// test/system/file-limit.test.ts): libuv keeps one spare descriptor; when
+// test/system/file-limit-emfile.test.ts): libuv keeps one spare descriptor; when
 // accept() fails with EMFILE or ENFILE it closes the spare, accepts and
 // closes every waiting connection, and opens the spare again. No error
 // reaches JavaScript, the accept loop goes on, and it serves connections
