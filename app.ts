@@ -16,7 +16,6 @@ import { linkTlsOptions } from './lib/link/tls.js'
 import type { LinkState } from './lib/link/link.js'
 import type { Saturable } from './lib/link/backpressure.js'
 import type { Upstream } from './lib/bosh/session.js'
-import { trackUnusedSockets } from './lib/unused-sockets.js'
 import health from './routes/health.js'
 import metrics from './routes/metrics.js'
 import httpBind from './routes/http-bind.js'
@@ -25,13 +24,17 @@ import xmppWebsocket from './routes/xmpp-websocket.js'
 import converse from './routes/converse.js'
 import { WsEndpoint } from './lib/websocket/endpoint.js'
 import { Draining } from './lib/draining.js'
+import { AddressLimits } from './lib/address-limits.js'
+import { Refusals } from './lib/refusals.js'
+import { clientErrorHandler } from './lib/client-errors.js'
+import { addressOf, guardServer } from './lib/server-guards.js'
 
 /** What the HTTP side needs of the link: one Link, or a LinkPool of several. */
 export type AppLink = Upstream & Saturable & LinkState & { readonly reports?: LinkReport[] }
 
 export interface AppOptions {
   link: AppLink
-  config: Pick<Config, 'http' | 'bosh' | 'websocket' | 'client' | 'instance'>
+  config: Pick<Config, 'http' | 'bosh' | 'websocket' | 'client' | 'instance' | 'limits'>
   /** The process's one pino logger; none in tests unless given. */
   loggerInstance?: FastifyBaseLogger
   /** For tests that drive BOSH timing. */
@@ -42,10 +45,16 @@ export interface App extends FastifyInstance {
   bosh: Registry
   websocket: WsEndpoint
   draining: Draining
+  /** Connections and sessions refused or cut off, by kind (README "Hostile clients"). */
+  refusals: Refusals
+  /** The connection cap in force; null when there is none (open-file limit unknown). */
+  maxConnections: number | null
 }
 
 export async function buildApp ({ link, config, loggerInstance, clock }: AppOptions): Promise<App> {
   const { tlsCertFile, tlsKeyFile } = config.http
+  // Built before Fastify, whose clientErrorHandler reports to it; it logs through Fastify's logger once that exists.
+  let refusals: Refusals | null = null
   const app = Fastify({
     ...(loggerInstance === undefined ? { logger: false } : { loggerInstance }),
     // HTTPS when configured: browsers on https:// pages may only use an https:// BOSH endpoint.
@@ -57,16 +66,27 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     // Long-polling means one request per client every `wait` seconds: a log
     // line for each would drown everything else. Refusals and errors are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
-    // Held requests last up to `wait`; keep idle keep-alive sockets a little longer than that.
-    keepAliveTimeout: (config.bosh.maxWaitSeconds + 15) * 1000,
-    requestTimeout: (config.bosh.maxWaitSeconds + 30) * 1000,
-    forceCloseConnections: 'idle'
+    // A BOSH client's second connection is idle while its first is held (up to
+    // `wait`): the default keeps it past the longest wait (lib/config.ts).
+    keepAliveTimeout: config.http.keepAliveSeconds * 1000,
+    // Node's requestTimeout ends when the request is received, not answered:
+    // a held request (a long-poll) is never cut by it; a trickled body is.
+    requestTimeout: config.http.requestBodySeconds * 1000,
+    forceCloseConnections: 'idle',
+    clientErrorHandler: clientErrorHandler({
+      requestHeadersSeconds: config.http.requestHeadersSeconds,
+      requestBodySeconds: config.http.requestBodySeconds,
+      onRefusal: (kind, socket) => { refusals?.count(kind, addressOf(socket)) }
+    })
   })
+  refusals = new Refusals(app.log.child({ component: 'limits' }), clock)
+  const addressLimits = new AddressLimits({ ...config.limits, clock })
+  const onAddressRefusal = (refusal: 'sessions-per-address' | 'session-rate', ip: string): void => { refusals?.count(refusal, { ip }) }
   // Fastify builds a pino child per request for request.log; with a held
   // request per client that is one logger object per session. Routes log
   // with their own fields (sid, condition) instead of a request id.
   app.setChildLoggerFactory((logger) => logger)
-  const registry = new Registry({ upstream: link, log: app.log.child({ component: 'bosh' }), clock, instance: config.instance, ...config.bosh })
+  const registry = new Registry({ upstream: link, log: app.log.child({ component: 'bosh' }), clock, instance: config.instance, ...config.bosh, addressLimits, onAddressRefusal })
   app.decorate('bosh', registry)
   const ws = config.websocket
   const websocket = new WsEndpoint({
@@ -78,22 +98,28 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
     maxBufferedBytes: ws.maxBufferedBytes,
     pingIntervalSeconds: ws.pingIntervalSeconds,
     seeOtherUri: ws.seeOtherUri,
-    whenWritable: drainGate(link, clock)
+    whenWritable: drainGate(link, clock),
+    addressLimits,
+    onAddressRefusal
   })
   app.decorate('websocket', websocket)
   const draining = new Draining()
   app.decorate('draining', draining)
-  const unusedSockets = trackUnusedSockets(app.server)
+  const guards = guardServer(app.server, { ...config, refusals, log: app.log.child({ component: 'http' }), clock })
+  const { unusedSockets, maxConnections } = guards
+  app.decorate('refusals', refusals)
+  app.decorate('maxConnections', maxConnections)
   // Answer every held request (system-shutdown) before the server waits for
   // them to finish, and drop the connections that never sent one.
   app.addHook('preClose', async () => {
     registry.shutdown()
+    guards.stop()
     const dropped = unusedSockets.destroy()
     if (dropped > 0) app.log.info({ sockets: dropped }, 'shutdown: closed connections that had sent no request')
   })
 
   await app.register(health, { link, sessions: registry, websocket, draining })
-  await app.register(metrics, { link, sessions: registry, websocket })
+  await app.register(metrics, { link, sessions: registry, websocket, refusals, maxConnections, addressLimits })
   await app.register(httpBind, {
     registry,
     path: config.bosh.path,

@@ -69,6 +69,34 @@ export interface HttpConfig {
   tlsCertFile: string | null
   /** PEM private key for tlsCertFile. */
   tlsKeyFile: string | null
+  /**
+   * A connection's request headers must be complete this long after it was
+   * accepted (the first request: silent connections, TLS handshakes included)
+   * or after their first byte (later requests); else 408 and closed (s). Default 20.
+   */
+  requestHeadersSeconds: number
+  /** A whole request, body included, must arrive this long after its first byte; else 408 and closed (s). Default 60. */
+  requestBodySeconds: number
+  /** An idle keep-alive connection is closed after this long (s). Default bosh.maxWaitSeconds + 15. */
+  keepAliveSeconds: number
+}
+
+/** Bounds on greedy clients (README "Hostile clients"). */
+export interface LimitsConfig {
+  /** HTTP connections at once; past it new ones are closed at once. 0: the open-file limit less reservedFiles. Default 0. */
+  maxConnections: number
+  /** With maxConnections 0: descriptors kept for everything but HTTP connections (links, logs, files, ejabberd control). Default 256. */
+  reservedFiles: number
+  /** Idle keep-alive connections kept per client address (the TCP peer; off with http.trustProxy); 0: no limit. Default 1024. */
+  idleConnectionsPerAddress: number
+  /** Sessions (BOSH and WebSocket) open at once from one address; 0: no cap. Default 1000. */
+  maxSessionsPerAddress: number
+  /** Sessions one address may create in a burst before the rate applies. Default 500. */
+  sessionBurstPerAddress: number
+  /** Sessions one address may create per second, sustained (token bucket); 0: no rate limit. Default 50. */
+  sessionsPerSecondPerAddress: number
+  /** Addresses whose creation rate is remembered; past it the least recently seen is forgotten. Default 100000. */
+  maxAddresses: number
 }
 
 export interface BoshConfig {
@@ -152,6 +180,7 @@ export interface Config {
   websocket: WebsocketConfig
   client: ClientConfig
   memory: MemoryConfig
+  limits: LimitsConfig
   /**
    * This process's tag among several behind one load balancer: every BOSH
    * sid starts with it, so the balancer routes each request to the process
@@ -192,6 +221,21 @@ const WEBSOCKET_NUMBERS = {
   maxMessageBytes: { env: 'MEGAPHONE_WEBSOCKET_MAX_MESSAGE_BYTES', default: 262_144, min: 1024, max: 16 << 20 },
   maxBufferedBytes: { env: 'MEGAPHONE_WEBSOCKET_MAX_BUFFERED_BYTES', default: 1 << 20, min: 16_384, max: 256 << 20 },
   pingIntervalSeconds: { env: 'MEGAPHONE_WEBSOCKET_PING_INTERVAL_SECONDS', default: 30, min: 0, max: 3600 }
+} as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
+
+const HTTP_NUMBERS = {
+  requestHeadersSeconds: { env: 'MEGAPHONE_HTTP_REQUEST_HEADERS_SECONDS', default: 20, min: 1, max: 600 },
+  requestBodySeconds: { env: 'MEGAPHONE_HTTP_REQUEST_BODY_SECONDS', default: 60, min: 1, max: 3600 }
+} as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
+
+const LIMITS_NUMBERS = {
+  maxConnections: { env: 'MEGAPHONE_LIMITS_MAX_CONNECTIONS', default: 0, min: 0, max: 10_000_000 },
+  reservedFiles: { env: 'MEGAPHONE_LIMITS_RESERVED_FILES', default: 256, min: 16, max: 1_000_000 },
+  idleConnectionsPerAddress: { env: 'MEGAPHONE_LIMITS_IDLE_CONNECTIONS_PER_ADDRESS', default: 1024, min: 0, max: 10_000_000 },
+  maxSessionsPerAddress: { env: 'MEGAPHONE_LIMITS_MAX_SESSIONS_PER_ADDRESS', default: 1000, min: 0, max: 100_000_000 },
+  sessionBurstPerAddress: { env: 'MEGAPHONE_LIMITS_SESSION_BURST_PER_ADDRESS', default: 500, min: 1, max: 10_000_000 },
+  sessionsPerSecondPerAddress: { env: 'MEGAPHONE_LIMITS_SESSIONS_PER_SECOND_PER_ADDRESS', default: 50, min: 0, max: 1_000_000 },
+  maxAddresses: { env: 'MEGAPHONE_LIMITS_MAX_ADDRESSES', default: 100_000, min: 100, max: 100_000_000 }
 } as const satisfies Record<string, { env: string, default: number, min: number, max: number }>
 
 export function loadConfig (env: Env = process.env): Readonly<Config> {
@@ -261,6 +305,8 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   const tlsCertFile = readablePath('http.tlsCertFile (MEGAPHONE_HTTP_TLS_CERT_FILE)', env.MEGAPHONE_HTTP_TLS_CERT_FILE ?? fileHttp.tlsCertFile)
   const tlsKeyFile = readablePath('http.tlsKeyFile (MEGAPHONE_HTTP_TLS_KEY_FILE)', env.MEGAPHONE_HTTP_TLS_KEY_FILE ?? fileHttp.tlsKeyFile)
   if ((tlsCertFile === null) !== (tlsKeyFile === null)) invalid('http.tlsCertFile and http.tlsKeyFile (MEGAPHONE_HTTP_TLS_CERT_FILE, MEGAPHONE_HTTP_TLS_KEY_FILE) go together')
+  const httpNumbers = numberTable('http', HTTP_NUMBERS, env, fileHttp)
+  if (httpNumbers.requestBodySeconds < httpNumbers.requestHeadersSeconds) invalid('http.requestBodySeconds must not be shorter than http.requestHeadersSeconds')
 
   const fileBosh = isObject(file.bosh) ? file.bosh : {}
   const boshNumbers = numberTable('bosh', BOSH_NUMBERS, env, fileBosh)
@@ -293,6 +339,12 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   if (seeOtherRaw !== null && seeOtherRaw !== '' && (typeof seeOtherRaw !== 'string' || !/^wss?:\/\/[^\s'"<>&]+$/.test(seeOtherRaw))) invalid('websocket.seeOtherUri (MEGAPHONE_WEBSOCKET_SEE_OTHER_URI) must be a ws:// or wss:// URI')
   const seeOtherUri = seeOtherRaw === '' ? null : seeOtherRaw as string | null
 
+  // Idle keep-alive connections are kept past the longest `wait`, so that a
+  // BOSH client's second connection, idle while the first is held, is still there.
+  const keepAliveRaw = env.MEGAPHONE_HTTP_KEEP_ALIVE_SECONDS ?? fileHttp.keepAliveSeconds
+  const keepAliveSeconds = keepAliveRaw === undefined ? boshNumbers.maxWaitSeconds + 15 : integer('http.keepAliveSeconds (MEGAPHONE_HTTP_KEEP_ALIVE_SECONDS)', keepAliveRaw, 1, 3600)
+  const limits = numberTable('limits', LIMITS_NUMBERS, env, isObject(file.limits) ? file.limits : {})
+
   const fileMemory = isObject(file.memory) ? file.memory : {}
   const idleCollect = boolean('memory.idleCollect (MEGAPHONE_MEMORY_IDLE_COLLECT)', env.MEGAPHONE_MEMORY_IDLE_COLLECT ?? fileMemory.idleCollect, true)
 
@@ -303,12 +355,13 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
   const instance = instanceRaw === '' ? null : instanceRaw as string | null
 
   return deepFreeze({
-    http: { host: httpHost, port: httpPort, trustProxy, drainSeconds, tlsCertFile, tlsKeyFile },
+    http: { host: httpHost, port: httpPort, trustProxy, drainSeconds, tlsCertFile, tlsKeyFile, ...httpNumbers, keepAliveSeconds },
     link: { host, secret, targets, prefer, tls: linkTls, ...numbers },
     bosh: { path, domains, corsOrigins, strictRequests, seeOtherUri: boshSeeOther, compressResponses, ...boshNumbers },
     websocket: { enabled: wsEnabled, path: wsPath, perMessageDeflate, seeOtherUri, ...wsNumbers },
     client: { enabled: clientEnabled, converse },
     memory: { idleCollect },
+    limits,
     instance,
     logLevel
   })

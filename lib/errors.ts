@@ -109,6 +109,14 @@ export const BOSH_ERRORS = {
   BAD_CONTENT: { condition: C.BAD_REQUEST, reason: 'content is not a MIME type' },
   BAD_NEWKEY: { condition: C.BAD_REQUEST, reason: 'newkey is not a SHA-1 hex digest' },
   SESSION_LIMIT: { condition: C.POLICY_VIOLATION, reason: 'session limit reached' },
+  // Per client address (lib/address-limits.ts). XEP-0124 17.1: a connection
+  // manager SHOULD NOT answer a client of version 1.6 or later with an HTTP
+  // error (so not 429 or 503): the terminal condition tells the client it is
+  // Megaphone's refusal, not an intermediary's. XEP-0124 17.2
+  // policy-violation: "the client has broken the session rules (polling too
+  // frequently, requesting too frequently ...)". A legacy client gets 403 (17.1).
+  ADDRESS_SESSION_LIMIT: { condition: C.POLICY_VIOLATION, reason: 'too many sessions open from this address' },
+  ADDRESS_SESSION_RATE: { condition: C.POLICY_VIOLATION, reason: 'sessions created too fast from this address' },
   // Requests within a session (XEP-0124 9-15, XEP-0206 5).
   UNKNOWN_SID: { condition: C.ITEM_NOT_FOUND, reason: 'unknown or ended session' },
   RID_BEYOND_WINDOW: { condition: C.ITEM_NOT_FOUND, reason: 'rid beyond the window' },

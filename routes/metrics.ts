@@ -5,14 +5,22 @@ import { LINK_STATUSES, type LinkState } from '../lib/link/link.js'
 import type { LinkReport } from '../lib/link/pool.js'
 import type { SessionCounts } from '../lib/bosh/registry.js'
 import type { WsCounts } from '../lib/websocket/endpoint.js'
+import type { Refusals } from '../lib/refusals.js'
+import type { AddressLimits } from '../lib/address-limits.js'
+import { openFiles, openFilesLimit } from '../lib/file-limit.js'
 
 export interface MetricsOptions {
   link: LinkState & { readonly reports?: LinkReport[] }
   sessions: SessionCounts
   websocket: WsCounts
+  refusals?: Refusals
+  /** The connection cap in force, null for none. */
+  maxConnections?: number | null
+  addressLimits?: AddressLimits
 }
 
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, sessions, websocket }) => {
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, sessions, websocket, refusals, maxConnections, addressLimits }) => {
+  const fileLimit = openFilesLimit()
   app.get('/metrics', async (_request, reply) => {
     const stats = sessions.stats
     const memory = process.memoryUsage()
@@ -43,6 +51,22 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { link, sessions
         reports.map((r) => [`{target="${r.target}"}`, r.sessions]))
     }
     metric('megaphone_link_saturated', 'gauge', '1 while the link\'s write buffer is over its high-water mark.', [['', link.saturated ? 1 : 0]])
+    if (refusals !== undefined) {
+      metric('megaphone_refused_total', 'counter', 'Connections and sessions refused or cut off to bound slow, greedy and hostile clients, by kind.',
+        refusals.totals.map(([kind, n]) => [`{kind="${kind}"}`, n]))
+    }
+    const connections = await new Promise<number>((resolve) => app.server.getConnections((err, count) => resolve(err === null ? count : -1)))
+    metric('megaphone_http_connections', 'gauge', 'HTTP connections open (WebSockets included).', [['', connections]])
+    if (maxConnections != null) metric('megaphone_http_max_connections', 'gauge', 'The connection cap (limits.maxConnections).', [['', maxConnections]])
+    if (addressLimits?.enabled === true) {
+      const sizes = addressLimits.sizes
+      metric('megaphone_limits_addresses', 'gauge', 'Client addresses tracked by the per-address session limits.',
+        [['{table="open"}', sizes.open], ['{table="rate"}', sizes.buckets]])
+      metric('megaphone_limits_addresses_forgotten_total', 'counter', 'Addresses whose creation rate was forgotten early (limits.maxAddresses reached).', [['', addressLimits.forgotten]])
+    }
+    const fds = openFiles()
+    if (fds !== null) metric('megaphone_process_open_fds', 'gauge', 'Open file descriptors.', [['', fds]])
+    if (fileLimit !== null) metric('megaphone_process_max_fds', 'gauge', 'The open-file limit (soft RLIMIT_NOFILE).', [['', fileLimit]])
     metric('megaphone_process_resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]])
     metric('megaphone_process_heap_used_bytes', 'gauge', 'V8 heap in use.', [['', memory.heapUsed]])
     return await reply.type('text/plain; version=0.0.4; charset=utf-8').header('cache-control', 'no-store').send(lines.join('\n') + '\n')

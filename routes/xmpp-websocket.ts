@@ -94,10 +94,20 @@ export default async function xmppWebsocket (app: FastifyInstance, opts: XmppWeb
       refuse(socket, 400, `the '${SUBPROTOCOL}' WebSocket subprotocol is required (RFC 7395 3.1)\n`)
       return
     }
+    // The same address the session gives ejabberd.
     const ip = proxyAddr(req, trust)
+    const refused = endpoint.admit(ip)
+    if (refused !== null) {
+      // RFC 6585 4: 429, with RFC 9110 10.2.3 Retry-After when waiting helps (the rate); before the upgrade, so any client sees it.
+      refuse(socket, 429, refused.refusal === 'session-rate' ? 'sessions created too fast from this address\n' : 'too many sessions open from this address\n',
+        refused.retryAfterSeconds === null ? '' : `retry-after: ${refused.retryAfterSeconds}\r\n`)
+      return
+    }
     const port = req.socket.remotePort ?? 0
     socket.off('error', destroySocket)
+    let accepted = false
     wss.handleUpgrade(req, socket, head, (ws) => {
+      accepted = true
       const s = ws as SessionSocket
       s[kSession] = endpoint.accept(ws, ip, port)
       s.on('message', onMessage)
@@ -105,6 +115,8 @@ export default async function xmppWebsocket (app: FastifyInstance, opts: XmppWeb
       s.on('close', onClose)
       s.on('error', onError)
     })
+    // ws completes an upgrade synchronously, or drops a socket that is no longer usable: then the place goes back.
+    if (!accepted) endpoint.release(ip)
   }
   app.server.on('upgrade', onUpgrade)
 
@@ -126,7 +138,7 @@ export default async function xmppWebsocket (app: FastifyInstance, opts: XmppWeb
 function destroySocket (this: Duplex): void { this.destroy() }
 
 /** An HTTP answer on a socket that asked for an upgrade, then the end of it. */
-function refuse (socket: Duplex, status: number, message: string): void {
+function refuse (socket: Duplex, status: number, message: string, headers = ''): void {
   socket.off('error', destroySocket)
   socket.on('error', () => {})
   if (!socket.writable) {
@@ -134,6 +146,6 @@ function refuse (socket: Duplex, status: number, message: string): void {
     return
   }
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-    'connection: close\r\ncontent-type: text/plain; charset=utf-8\r\n' +
+    'connection: close\r\ncontent-type: text/plain; charset=utf-8\r\n' + headers +
     `content-length: ${Buffer.byteLength(message)}\r\n\r\n${message}`)
 }

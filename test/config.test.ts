@@ -9,7 +9,16 @@ const SECRET = 'a-secret-of-sixteen+'
 
 t.test('defaults apply when only the secret is given', async (t) => {
   const config = loadConfig({ MEGAPHONE_LINK_SECRET: SECRET })
-  t.same(config.http, { host: '127.0.0.1', port: 5280, trustProxy: false, drainSeconds: 3, tlsCertFile: null, tlsKeyFile: null })
+  t.same(config.http, { host: '127.0.0.1', port: 5280, trustProxy: false, drainSeconds: 3, tlsCertFile: null, tlsKeyFile: null, requestHeadersSeconds: 20, requestBodySeconds: 60, keepAliveSeconds: 75 })
+  t.same(config.limits, {
+    maxConnections: 0,
+    reservedFiles: 256,
+    idleConnectionsPerAddress: 1024,
+    maxSessionsPerAddress: 1000,
+    sessionBurstPerAddress: 500,
+    sessionsPerSecondPerAddress: 50,
+    maxAddresses: 100000
+  })
   t.equal(config.logLevel, 'info')
   t.same(config.link, {
     host: '127.0.0.1',
@@ -163,4 +172,20 @@ t.test('link TLS: off by default; files must be readable; certificate and key go
   t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TLS: 'true', MEGAPHONE_LINK_TLS_CA_FILE: join(dir, 'missing.pem') }), /link\.tlsCaFile .*cannot read .*ENOENT/)
   t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TLS: 'true', MEGAPHONE_LINK_TLS_CERT_FILE: pem }), /link\.tlsCertFile and link\.tlsKeyFile .* go together/)
   t.throws(() => loadConfig({ ...env, MEGAPHONE_LINK_TLS: 'true', MEGAPHONE_LINK_TLS_SERVER_NAME: 'not a name' }), /link\.tlsServerName/)
+})
+
+t.test('the hostile-client bounds are set from the environment or the file, and checked', async (t) => {
+  const config = loadConfig({
+    MEGAPHONE_LINK_SECRET: SECRET,
+    MEGAPHONE_BOSH_MAX_WAIT_SECONDS: '30',
+    MEGAPHONE_HTTP_REQUEST_HEADERS_SECONDS: '5',
+    MEGAPHONE_LIMITS_SESSIONS_PER_SECOND_PER_ADDRESS: '0'
+  })
+  t.equal(config.http.requestHeadersSeconds, 5)
+  t.equal(config.http.keepAliveSeconds, 45, 'keep-alive defaults to the longest wait + 15 s')
+  t.equal(config.limits.sessionsPerSecondPerAddress, 0, '0 turns the rate limit off')
+  t.throws(() => loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_HTTP_REQUEST_HEADERS_SECONDS: '30', MEGAPHONE_HTTP_REQUEST_BODY_SECONDS: '10' }),
+    { code: ErrorCode.CONFIG_INVALID, message: /requestBodySeconds must not be shorter/ })
+  t.throws(() => loadConfig({ MEGAPHONE_LINK_SECRET: SECRET, MEGAPHONE_LIMITS_RESERVED_FILES: '3' }),
+    { code: ErrorCode.CONFIG_INVALID, message: /limits\.reservedFiles \(MEGAPHONE_LIMITS_RESERVED_FILES\) must be an integer from 16/ })
 })

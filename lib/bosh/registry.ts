@@ -8,6 +8,7 @@ import { boolAttr, uintAttr, type RequestBody } from './body.js'
 import { systemClock, type Clock } from '../clock.js'
 import { BOSH_VERSION } from './constants.js'
 import { terminateBody } from './response.js'
+import type { AddressLimits, AddressRefusal } from '../address-limits.js'
 import { Session, type Log, type Respond, type SessionContext, type SessionParams, type Upstream } from './session.js'
 
 /** Distinct negotiated parameter sets shared between sessions; beyond it, each session has its own. */
@@ -46,6 +47,10 @@ export interface RegistryOptions extends BoshLimits {
   upstream: Upstream
   log: Log
   clock?: Clock
+  /** Sessions per client address (shared with WebSocket); none: no limit. */
+  addressLimits?: AddressLimits
+  /** Told of each creation refused by addressLimits (counted and logged there, not per request). */
+  onAddressRefusal?: (refusal: AddressRefusal, ip: string) => void
   /** Defaults to queueMicrotask: answers after the current batch of link frames. */
   defer?: (fn: () => void) => void
 }
@@ -96,19 +101,31 @@ export class Registry implements SessionCounts, BoshEndpoint {
   readonly #closed = new Map<string, number>()
   readonly #params = new Map<string, SessionParams>()
   readonly #sidPrefix: string
+  readonly #addresses: AddressLimits | null
+  readonly #onAddressRefusal: (refusal: AddressRefusal, ip: string) => void
+  /** The address each session holds a place for in #addresses. */
+  readonly #ipOf = new Map<Session, string>()
 
   constructor (options: RegistryOptions) {
-    const { upstream, log, clock = systemClock, defer = queueMicrotask, instance = null, seeOtherUri = null, ...limits } = options
+    const { upstream, log, clock = systemClock, defer = queueMicrotask, instance = null, seeOtherUri = null, addressLimits, onAddressRefusal, ...limits } = options
     this.#limits = limits
     this.#seeOtherUri = seeOtherUri
     this.#sidPrefix = instance === null ? '' : `${instance}-`
     this.#log = log
+    this.#addresses = addressLimits?.enabled === true ? addressLimits : null
+    this.#onAddressRefusal = onAddressRefusal ?? (() => {})
     this.#ctx = {
       upstream,
       clock,
       log,
       defer,
-      onEnd: (session) => { this.#sessions.delete(session.sid) },
+      onEnd: (session) => {
+        this.#sessions.delete(session.sid)
+        const ip = this.#ipOf.get(session)
+        if (ip === undefined) return
+        this.#ipOf.delete(session)
+        this.#addresses?.close(ip)
+      },
       onClose: (condition) => {
         const key = condition ?? 'normal'
         this.#closed.set(key, (this.#closed.get(key) ?? 0) + 1)
@@ -144,6 +161,12 @@ export class Registry implements SessionCounts, BoshEndpoint {
         return this.#create(body, respond, ip, port)
       } catch (err) {
         this.#refused++
+        // Counted and logged once per window by the caller's refusals, not once per request: a flood stays one line.
+        if (err instanceof BoshError && (err.kind === 'ADDRESS_SESSION_LIMIT' || err.kind === 'ADDRESS_SESSION_RATE')) {
+          this.#onAddressRefusal(err.kind === 'ADDRESS_SESSION_LIMIT' ? 'sessions-per-address' : 'session-rate', ip)
+          respond(terminateBody(err.condition))
+          return null
+        }
         throw err
       }
     }
@@ -195,6 +218,9 @@ export class Registry implements SessionCounts, BoshEndpoint {
     if (this.#sessions.size >= limits.maxSessions) throw new BoshError('SESSION_LIMIT')
     const newkey = attrs.newkey
     if (newkey !== undefined && !/^[0-9a-f]{40}$/i.test(newkey)) throw new BoshError('BAD_NEWKEY')
+    // Last, so that only a creation that would succeed takes a token.
+    const refused = this.#addresses?.open(ip) ?? null
+    if (refused !== null) throw new BoshError(refused.refusal === 'sessions-per-address' ? 'ADDRESS_SESSION_LIMIT' : 'ADDRESS_SESSION_RATE')
 
     // XEP-0124 7.2: wait and hold no more than requested nor allowed.
     const waitSeconds = Math.min(uintAttr(attrs, 'wait', limits.maxWaitSeconds), limits.maxWaitSeconds)
@@ -217,6 +243,7 @@ export class Registry implements SessionCounts, BoshEndpoint {
     })
     const session = new Session(this.#sidPrefix + newSid(), params, newkey?.toLowerCase() ?? null, body.rid, respond, this.#ctx)
     this.#sessions.set(session.sid, session)
+    if (this.#addresses !== null) this.#ipOf.set(session, own(ip))
     this.#created++
     this.#log.debug({ sid: session.sid, waitSeconds, hold }, 'session created')
     session.start(ip, port)

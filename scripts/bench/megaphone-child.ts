@@ -13,7 +13,11 @@ const MEGAPHONE_CALL_TIMEOUT_MS = 30_000
 
 export interface Megaphone extends Child { url: string }
 
-/** The environment of the Megaphone process: Megaphone's defaults (log level included), except where it finds ejabberd and what it serves. */
+/**
+ * The environment of the Megaphone process: Megaphone's defaults (log level
+ * included), except where it finds ejabberd and what it serves, and no
+ * per-address limits: a load tool opens every session from one address.
+ */
 export function megaphoneEnv (server: Ejabberd): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MEGAPHONE_')))
   return {
@@ -23,7 +27,10 @@ export function megaphoneEnv (server: Ejabberd): NodeJS.ProcessEnv {
     MEGAPHONE_LINK_SECRET: server.secret,
     MEGAPHONE_HTTP_HOST: '127.0.0.1',
     MEGAPHONE_HTTP_PORT: '0',
-    MEGAPHONE_BOSH_DOMAINS: server.domain
+    MEGAPHONE_BOSH_DOMAINS: server.domain,
+    MEGAPHONE_LIMITS_MAX_SESSIONS_PER_ADDRESS: '0',
+    MEGAPHONE_LIMITS_SESSIONS_PER_SECOND_PER_ADDRESS: '0',
+    MEGAPHONE_LIMITS_IDLE_CONNECTIONS_PER_ADDRESS: '0'
   }
 }
 

@@ -24,6 +24,11 @@ t.test('GET /metrics exposes sessions, refusals by condition, the link and memor
   t.match(text, /^megaphone_bosh_sessions_closed_total\{condition="remote-connection-failed"\} 1$/m, '…and closed at once: the link is down')
   t.match(text, /^megaphone_link_status\{status="ready"\} 0$/m)
   t.match(text, /^megaphone_process_resident_memory_bytes \d+$/m)
+  t.match(text, /^megaphone_refused_total\{kind="session-rate"\} 0$/m, 'every kind of refusal, 0 when none')
+  t.match(text, /^megaphone_refused_total\{kind="max-connections"\} 0$/m)
+  t.match(text, /^megaphone_http_connections \d+$/m)
+  t.match(text, /^megaphone_limits_addresses\{table="open"\} 0$/m, 'the per-address table, on by default')
+  if (process.platform === 'linux') t.match(text, /^megaphone_process_open_fds \d+$/m)
   for (const line of text.trim().split('\n')) {
     t.ok(/^# (HELP|TYPE) megaphone_\w+ .+$/.test(line) || /^megaphone_\w+(\{\w+="[\w-]+"\})? \d+$/.test(line), `well-formed: ${line}`)
   }
