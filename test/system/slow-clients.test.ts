@@ -14,6 +14,9 @@ import { refusedTotal } from '../helpers/metrics.js'
 import { openMany, openRaw, statusOf, trickle, type RawConnection } from '../helpers/raw-http.js'
 import { body, postBody } from '../helpers/bosh-http.js'
 
+// Thousands of silent and trickling connections beside a chat: allow more than .taprc's 120 s when three files run at once.
+t.setTimeout(240_000)
+
 const ej = testEjabberd()
 const HEADERS_SECONDS = 2
 const BODY_SECONDS = 3
