@@ -45,6 +45,7 @@ for (const property of ALL_PROPERTIES.filter((p) => p.name.includes(values.only)
   for (const line of coverage.lines()) console.log(`  ${line}`)
   if (result.failed) {
     console.log(fc.defaultReportMessage(result))
+    console.log(`Error: ${String(result.errorInstance)}`)
     failed = true
     break
   }

@@ -12,7 +12,7 @@ export function runProperties (t: Test, properties: FuzzProperty[], numRuns: num
     t.test(property.name, async (t) => {
       const coverage = new Coverage()
       const result = fc.check(property.build(coverage), { numRuns, ...(seed === undefined ? {} : { seed }) })
-      if (result.failed) t.fail(fc.defaultReportMessage(result) ?? 'property failed')
+      if (result.failed) t.fail(`${fc.defaultReportMessage(result) ?? 'property failed'}\nError: ${String(result.errorInstance)}`)
       else t.equal(result.numRuns, numRuns, `${numRuns} cases`)
     })
   }
