@@ -99,7 +99,7 @@ const drop = fc.nat().map((k) => new Step(`drop (${k})`, (w) => {
 
 const fromEjabberd = fc.oneof(
   { weight: 16, arbitrary: fc.constant(new Step('element from ejabberd', (w) => { w.deliverElement() })) },
-  { weight: 2, arbitrary: fc.constant(new Step('large element from ejabberd (300 KB)', (w) => { w.deliverElement(300_000) })) },
+  { weight: 1, arbitrary: fc.constant(new Step('large element from ejabberd (300 KB)', (w) => { w.deliverElement(300_000) })) },
   { weight: 1, arbitrary: fc.constant(new Step('stream header from ejabberd', (w) => { w.fromEjabberd(OPEN_HEADER) })) },
   { weight: 1, arbitrary: fc.constant(new Step('features from ejabberd', (w) => { w.fromEjabberd(FEATURES) })) },
   { weight: 1, arbitrary: fc.constant(new Step('stream error from ejabberd', (w) => { w.fromEjabberd("<stream:error xmlns:stream='http://etherx.jabber.org/streams'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>") })) },

@@ -38,6 +38,9 @@ export interface Call {
   /** The client gave up on it without the server knowing (it then sent the rid again). */
   gone: boolean
   respond: (body: string) => void
+  /** Of the first answer, read once: whether it ends the session, and ejabberd's elements in it by number. */
+  terminal: boolean
+  elements: number[]
 }
 
 const silent = { debug () {}, info () {}, warn () {}, error () {} }
@@ -64,6 +67,8 @@ export class World {
   id = 0
   steps = 0
   #deferred: Array<() => void> = []
+  #upstreamChecked = 0
+  #lastForwarded: [number, number] = [0, -1]
   #session: Session | null = null
 
   constructor (cfg: WorldConfig, cov: Coverage) {
@@ -144,10 +149,14 @@ export class World {
       answers: [],
       dropped: false,
       gone: false,
+      terminal: false,
+      elements: [],
       respond: (xml) => {
         if (call.dropped) throw new Error(`rid ${call.rid} answered after its client dropped it`)
         call.answers.push(xml)
         if (call.answers.length > 1) throw new Error(`rid ${call.rid} answered twice`)
+        call.terminal = TERMINATE.test(xml)
+        for (const m of xml.matchAll(SERVER_ID)) call.elements.push(Number(m[1]))
       }
     }
     this.calls.push(call)
@@ -211,17 +220,19 @@ export class World {
     this.#checkClient()
   }
 
-  /** XEP-0124 14.2: the client's elements reach ejabberd in rid order, each once. */
+  /** XEP-0124 14.2: the client's elements reach ejabberd in rid order, each once (read on from where the last check stopped). */
   #checkUpstream (): void {
-    let last: [number, number] = [0, -1]
-    for (const content of this.up.contents(this.id)) {
-      const m = CLIENT_ID.exec(content)
+    const sent = this.up.sent
+    for (; this.#upstreamChecked < sent.length; this.#upstreamChecked++) {
+      const [id, content] = sent[this.#upstreamChecked] as [number, string]
+      const m = id === this.id ? CLIENT_ID.exec(content) : null
       if (m === null) continue
       const at: [number, number] = [Number(m[1]), Number(m[2])]
+      const last = this.#lastForwarded
       if (at[0] < last[0] || (at[0] === last[0] && at[1] <= last[1])) {
         throw new Error(`element c${at[0]}.${at[1]} forwarded after c${last[0]}.${last[1]}`)
       }
-      last = at
+      this.#lastForwarded = at
     }
   }
 
@@ -233,29 +244,28 @@ export class World {
    */
   #checkClient (): void {
     const firstAnswer = new Map<number, string>()
-    const received = new Map<number, string>()
+    const received = new Map<number, Call>()
     for (const c of this.calls) {
       const answer = c.answers[0]
       if (answer === undefined) continue
       const first = firstAnswer.get(c.rid)
       if (first === undefined) firstAnswer.set(c.rid, answer)
       // An empty body answers a copy the client replaced; anything else is the same answer again.
-      else if (answer !== first && !TERMINATE.test(answer) && answer !== EMPTY && first !== EMPTY) {
+      else if (answer !== first && !c.terminal && answer !== EMPTY && first !== EMPTY) {
         throw new Error(`rid ${c.rid} answered differently the second time`)
       }
-      if (!c.gone && !c.dropped && !received.has(c.rid)) received.set(c.rid, answer)
+      if (!c.gone && !c.dropped && !received.has(c.rid)) received.set(c.rid, c)
     }
-    // XEP-0124 14.2: the client reads the answers in rid order.
+    // XEP-0124 14.2: the client reads the answers in rid order; the
+    // terminate body ends the session whatever its rid, so it comes last.
+    const inOrder = [...received.values()].sort((a, b) => Number(a.terminal) - Number(b.terminal) || a.rid - b.rid)
     const seenTerminates = new Set<string>()
     let last = -1
-    // The terminate body ends the session whatever its rid: the client reads it last.
-    const inOrder = [...received].sort(([a, x], [b, y]) => Number(TERMINATE.test(x)) - Number(TERMINATE.test(y)) || a - b)
-    for (const [, answer] of inOrder) {
-      const terminal = TERMINATE.test(answer)
-      if (terminal && seenTerminates.has(answer)) continue
-      if (terminal) seenTerminates.add(answer)
-      for (const m of answer.matchAll(SERVER_ID)) {
-        const n = Number(m[1])
+    for (const c of inOrder) {
+      const answer = c.answers[0] as string
+      if (c.terminal && seenTerminates.has(answer)) continue
+      if (c.terminal) seenTerminates.add(answer)
+      for (const n of c.elements) {
         if (n <= last) throw new Error(`element s${n} reached the client after s${last}`)
         last = n
       }
