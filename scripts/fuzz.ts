@@ -100,15 +100,18 @@ const printReady = async (): Promise<void> => {
     printed++
   }
 }
+// One printer at a time, each report as soon as those before it are printed.
+let printing = Promise.resolve()
 for (const task of tasks) {
   while (running.size >= jobs) await Promise.race(running)
   const p = task()
   results.push(p)
   const tracked = p.finally(() => running.delete(tracked))
   running.add(tracked)
-  if (jobs === 1) await printReady()
+  printing = printing.then(printReady)
+  if (jobs === 1) await printing
 }
-await printReady()
+await printing.then(printReady)
 
 console.log(`\nfuzz: ${failed ? 'FAILED' : 'passed'} in ${((Date.now() - started) / 1000).toFixed(0)} s`)
 process.exit(failed ? 1 : 0)
