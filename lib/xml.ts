@@ -133,8 +133,11 @@ export function parseRoot (text: string): SplitDocument {
 }
 
 function escapeText (s: string): string {
-  return s.replace(/[&<>]/g, (c) => c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;')
+  // XML 2.11: a literal CR is read as LF, so one the client sent as `&#13;` goes on as a reference.
+  return s.replace(/[&<>\r]/g, (c) => TEXT_ESCAPES[c] as string)
 }
+
+const TEXT_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '\r': '&#13;' }
 
 function escapeAttr (s: string): string {
   return s.replace(/[&<>"\t\n\r]/g, (c) => ATTR_ESCAPES[c] as string)

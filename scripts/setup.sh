@@ -7,7 +7,8 @@
 #   bash scripts/setup.sh test    the whole test suite (npm test)
 #   bash scripts/setup.sh deps    only install
 # Debian packages: ejabberd (the server the tests and the embedded default run),
-# erlang-dev and erlang-eunit (to build and test the listener module), make,
+# erlang-dev and erlang-eunit (to build and test the listener module),
+# erlang-proper and erlang-proper-dev (PropEr, the listener's fuzz properties), make,
 # libxml2-utils (xmllint, to validate BOSH bodies), chromium (the headless
 # browser that tests the chat page), shellcheck (lints the shell scripts), tsung
 # and wrk (the load tools of scripts/bench/load.ts, which a test runs tiny),
@@ -16,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ejabberd erlang-dev erlang-eunit make libxml2-utils chromium shellcheck tsung wrk haproxy)
+packages=(ejabberd erlang-dev erlang-eunit erlang-proper erlang-proper-dev make libxml2-utils chromium shellcheck tsung wrk haproxy)
 
 # One dpkg-query for all of them (it reads dpkg's whole database each time).
 installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null |

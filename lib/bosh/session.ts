@@ -144,6 +144,10 @@ export class Session implements LinkSession {
   get heldCount (): number { return this.#held.length }
   /** Requests waiting for a gap in the rids to fill (for tests and metrics). */
   get queuedCount (): number { return this.#ahead?.size ?? 0 }
+  /** Responses kept for retransmission (for tests and metrics). */
+  get keptCount (): number { return this.#sent.length }
+  /** Output from ejabberd waiting for a request (for tests and metrics; UTF-16 units, about bytes). */
+  get pendingOutputBytes (): number { return this.#out?.size ?? 0 }
 
   /** XEP-0124 7.1: opens the stream to ejabberd; the creation request is answered once it is up. */
   start (ip: string, port: number): void {

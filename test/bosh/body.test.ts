@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import { parseRequestBody } from '../../lib/bosh/body.js'
 import { formatBody, terminateBody } from '../../lib/bosh/response.js'
 import { BoshError, type BoshCause } from '../../lib/errors.js'
+import { parseElement } from '../../lib/xml.js'
 
 const NS = "xmlns='http://jabber.org/protocol/httpbind'"
 
@@ -44,4 +45,15 @@ t.test('response bodies: attributes escaped, terminate with and without conditio
   t.equal(formatBody([['authid', "a'<b"]]), "<body xmlns='http://jabber.org/protocol/httpbind' authid='a&apos;&lt;b'/>")
   t.equal(terminateBody('item-not-found'), "<body xmlns='http://jabber.org/protocol/httpbind' type='terminate' condition='item-not-found'/>")
   t.equal(terminateBody(null, '<x/>'), "<body xmlns='http://jabber.org/protocol/httpbind' type='terminate'><x/></body>")
+})
+
+// Found by test/fuzz/body.test.ts: the payload was re-serialized with a raw
+// CR, which the receiver's parser reads as LF (XML 2.11), so `&#13;` in a
+// message arrived as a newline.
+t.test('a carriage return sent as a reference stays one in the forwarded payload (XML 2.11)', async (t) => {
+  const b = parseRequestBody(`<body ${NS} rid='9007199254740991'><_><_><_>&#13;</_></_></_></body>`)
+  t.same(b.payload, ['<_><_><_>&#13;</_></_></_>'])
+  const again = parseRequestBody(`<body ${NS} rid='1'>${b.payload.join('')}</body>`)
+  t.same(again.payload, b.payload, 're-reading the payload gives it back unchanged')
+  t.equal(parseElement(b.payload[0] as string).getChild('_')?.getChild('_')?.getText(), '\r', 'the text is a CR, not a LF')
 })
