@@ -121,6 +121,7 @@ export const BOSH_ERRORS = {
   UNKNOWN_SID: { condition: C.ITEM_NOT_FOUND, reason: 'unknown or ended session' },
   RID_BEYOND_WINDOW: { condition: C.ITEM_NOT_FOUND, reason: 'rid beyond the window' },
   RID_NOT_BUFFERED: { condition: C.ITEM_NOT_FOUND, reason: 'rid already answered and no longer buffered' },
+  RID_NEVER_CAME: { condition: C.ITEM_NOT_FOUND, reason: 'a missing rid never came' },
   WRONG_KEY: { condition: C.ITEM_NOT_FOUND, reason: 'wrong key' },
   TOO_MANY_REQUESTS: { condition: C.POLICY_VIOLATION, reason: 'more simultaneous requests than requests' },
   POLLING_TOO_OFTEN: { condition: C.POLICY_VIOLATION, reason: 'polling too often' },

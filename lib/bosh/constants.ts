@@ -26,6 +26,16 @@ export const STREAM_OPEN_TIMEOUT_MS = 15_000
  */
 export const TERMINATE_GAP_GRACE_MS = 3_000
 
+/**
+ * How long past the session's `wait` any other request queued ahead of a gap
+ * waits for the missing one (XEP-0124 14.2) before the session ends with
+ * item-not-found. By then a client has given up on the missing request and
+ * sent it again (Strophe.js retries a request after 1.1 × wait); without a
+ * bound, a client that skips a rid would keep requests and their connections
+ * open, and the session counted active, for ever.
+ */
+export const MISSING_RID_GRACE_MS = 10_000
+
 /** After a client's terminate, how long ejabberd has to close the stream before the connection ID is ended anyway. */
 export const STREAM_CLOSE_TIMEOUT_MS = 10_000
 

@@ -20,7 +20,7 @@ import { CLOSE_ELEMENT, frameKind, openElement, streamId } from '../link/framing
 import type { LinkSession, SessionEndReason } from '../link/link.js'
 import { NONE, appended, without } from './arrays.js'
 import { requestControls, type RequestBody } from './body.js'
-import { NS_XBOSH, STREAM_CLOSE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS, TERMINATE_GAP_GRACE_MS, XMPP_VERSION } from './constants.js'
+import { MISSING_RID_GRACE_MS, NS_XBOSH, STREAM_CLOSE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS, TERMINATE_GAP_GRACE_MS, XMPP_VERSION } from './constants.js'
 import { nextKey } from './key-sequence.js'
 import { OutputBuffer } from './output-buffer.js'
 import { EMPTY_BODY, formatBody, terminateBody, type BodyAttrs } from './response.js'
@@ -198,8 +198,12 @@ export class Session implements LinkSession {
         this.#ahead ??= new AheadQueue()
         this.#ahead.put(body, respond, EMPTY_BODY)
         while (this.#held.length > 0 && this.#held.length + this.#ahead.size > this.#requests) this.#answerOldest()
-        if (body.attrs.type === 'terminate' && this.#gapTimer === null) {
+        if (body.attrs.type === 'terminate') {
+          // A terminate waits a short grace, whatever waited before it.
+          this.#clearGapTimer()
           this.#gapTimer = this.#ctx.clock.setTimeout(() => { this.#giveUpGap() }, TERMINATE_GAP_GRACE_MS)
+        } else if (this.#gapTimer === null) {
+          this.#gapTimer = this.#ctx.clock.setTimeout(() => { this.#missingRidNeverCame() }, this.#p.waitSeconds * 1000 + MISSING_RID_GRACE_MS)
         }
         return
       case 'next':
@@ -215,6 +219,27 @@ export class Session implements LinkSession {
       if (this.#ahead?.size === 0) this.#ahead = null
       this.#process(next.body, next.respond)
     }
+    // The gap filled: its deadline goes with it (a later gap gets its own).
+    if (this.#ahead === null) this.#clearGapTimer()
+  }
+
+  #clearGapTimer (): void {
+    if (this.#gapTimer !== null) this.#ctx.clock.clearTimeout(this.#gapTimer)
+    this.#gapTimer = null
+  }
+
+  /**
+   * Requests wait ahead of a gap that the client has not filled well past its
+   * own `wait` (MISSING_RID_GRACE_MS): the missing request is not coming, and
+   * the ones after it cannot be forwarded out of order. The session ends with
+   * item-not-found, as a lost network would end it, so a XEP-0198 client can
+   * resume its stream in a new session.
+   */
+  #missingRidNeverCame (): void {
+    this.#gapTimer = null
+    if (this.#final !== null || this.#ahead === null) return
+    this.#ctx.log.info({ sid: this.sid, rid: this.#rid + 1 }, 'requests waited for a missing rid that never came; ending the session')
+    this.#close('RID_NEVER_CAME', 'timeout')
   }
 
   /** XEP-0124 11: whether this request would make more open at once than `requests` (one more to pause or terminate). */
@@ -247,7 +272,10 @@ export class Session implements LinkSession {
       this.#held = without(this.#held, i)
       if (held.timer !== null) this.#ctx.clock.clearTimeout(held.timer)
     } else if (this.#ahead?.drop(respond) === true) {
-      if (this.#ahead.size === 0) this.#ahead = null
+      if (this.#ahead.size === 0) {
+        this.#ahead = null
+        this.#clearGapTimer()
+      }
     } else if (this.#creation === respond) {
       this.#creation = null
     }

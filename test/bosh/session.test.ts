@@ -4,7 +4,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { Registry, type BoshLimits } from '../../lib/bosh/registry.js'
-import { TERMINATE_GAP_GRACE_MS } from '../../lib/bosh/constants.js'
+import { MISSING_RID_GRACE_MS, TERMINATE_GAP_GRACE_MS } from '../../lib/bosh/constants.js'
 import { parseRequestBody } from '../../lib/bosh/body.js'
 import { BoshError } from '../../lib/errors.js'
 import { parseElement, type Element } from '../../lib/xml.js'
@@ -315,6 +315,37 @@ t.test('a terminate ahead of a gap that never fills ends the session after a bou
   t.equal(term.el.attrs.condition, undefined, 'a normal end, as the client asked')
   t.equal(registry.size, 0, 'the session is gone')
   t.equal(send(registry, { rid: 102, sid }).el.attrs.condition, 'item-not-found', 'the lost request, if it comes late, finds no session')
+})
+
+t.test('requests ahead of a gap the client never fills end the session with item-not-found past wait and a grace, not never', async (t) => {
+  const { clock, up, registry } = setup()
+  const { sid, id } = created(registry, up, { hold: 2 })
+  up.sent = []
+  const waitMs = 20_000 // created()'s wait
+  const ahead = send(registry, { rid: 102, sid }, "<message xmlns='jabber:client'><body>after the gap</body></message>")
+  clock.advance(waitMs + MISSING_RID_GRACE_MS - 1)
+  t.notOk(ahead.answered, 'waits for 101 past wait, as a client may resend it that late')
+  clock.advance(1)
+  t.equal(ahead.el.attrs.condition, 'item-not-found', 'then the session ends')
+  t.same(up.contents(id), [], 'nothing forwarded out of rid order')
+  t.same([up.ended, up.endReasons], [[id], ['timeout']], 'the connection ID ends as a lost network, so XEP-0198 can resume')
+  t.equal(registry.size, 0)
+})
+
+t.test('a gap that fills clears its deadline; a later gap gets its own', async (t) => {
+  const { clock, up, registry } = setup()
+  const { sid, id } = created(registry, up, { hold: 2 })
+  const waitMs = 20_000
+  send(registry, { rid: 102, sid })
+  clock.advance(waitMs)
+  send(registry, { rid: 101, sid })
+  up.deliver(id, "<message xmlns='jabber:client'><body>x</body></message>")
+  const later = send(registry, { rid: 104, sid })
+  clock.advance(MISSING_RID_GRACE_MS + 1)
+  t.equal(registry.size, 1, 'the first gap\'s deadline did not end the session')
+  t.notOk(later.answered)
+  clock.advance(waitMs + MISSING_RID_GRACE_MS)
+  t.equal(later.el.attrs.condition, 'item-not-found', 'the second gap ends it at its own deadline')
 })
 
 t.test('a gap that fills within the grace keeps rid order, and the grace timer does nothing after', async (t) => {
