@@ -28,6 +28,7 @@ import { AddressLimits } from './lib/address-limits.js'
 import { Refusals } from './lib/refusals.js'
 import { clientErrorHandler } from './lib/client-errors.js'
 import { addressOf, guardServer } from './lib/server-guards.js'
+import { BUSY_RETRY_AFTER_SECONDS, isBusy } from './lib/accept-guard.js'
 
 /** What the HTTP side needs of the link: one Link, or a LinkPool of several. */
 export type AppLink = Upstream & Saturable & LinkState & { readonly reports?: LinkReport[] }
@@ -109,6 +110,14 @@ export async function buildApp ({ link, config, loggerInstance, clock }: AppOpti
   const { unusedSockets, maxConnections } = guards
   app.decorate('refusals', refusals)
   app.decorate('maxConnections', maxConnections)
+  // A connection accepted past the cap (lib/accept-guard.ts): its request is
+  // answered at once, 503 with Retry-After, and the connection closed, so a
+  // browser is told rather than cut off; the sessions open go on.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!isBusy(request.raw.socket)) { done(); return }
+    void reply.code(503).header('retry-after', String(BUSY_RETRY_AFTER_SECONDS)).header('connection', 'close')
+      .type('text/plain; charset=utf-8').send('server busy: connection limit reached, try again later\n')
+  })
   // Answer every held request (system-shutdown) before the server waits for
   // them to finish, and drop the connections that never sent one.
   app.addHook('preClose', async () => {

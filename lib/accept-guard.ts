@@ -1,8 +1,13 @@
 // The listening socket against floods and the open-file limit.
 //
-// The cap: server.maxConnections, below the open-file limit (file-limit.ts).
-// Past it Node accepts each new connection and closes it at once ('drop'),
-// so existing sessions keep their descriptors and the process never runs out.
+// The cap, below the open-file limit (file-limit.ts). A connection accepted
+// past it is marked busy: its request (or WebSocket upgrade) is answered 503
+// with Retry-After and Connection: close, a clear answer, instead of being
+// served (isBusy, app.ts and routes/xmpp-websocket.ts). Past the cap and
+// BUSY_ANSWERS more, Node's server.maxConnections accepts each connection
+// and closes it at once ('drop'): a flood then costs nothing but the accept.
+// Either way existing sessions keep their descriptors and the process never
+// runs out (the busy ones come out of file-limit.ts's reserve).
 //
 // What Node 20 does on EMFILE, found by trying (test/accept-guard.test.ts and
 // test/system/file-limit-emfile.test.ts): libuv keeps one spare descriptor; when
@@ -24,8 +29,10 @@ import type { Log } from './bosh/session.js'
 export interface AcceptGuardOptions {
   /** Most connections at once; null: no cap. */
   maxConnections: number | null
+  /** Connections past the cap answered 503 before Node drops the rest unread. Default BUSY_ANSWERS. */
+  busyAnswers?: number
   log: Log
-  /** A connection closed at the cap. */
+  /** A connection refused at the cap: answered 503 (busy), or closed unread past the answers (drop). */
   onDrop?: () => void
   /** accept() failed with EMFILE or ENFILE. */
   onEmfile?: () => void
@@ -41,9 +48,41 @@ export interface AcceptGuard {
 /** Delay before taking the spare descriptor again after it was used. */
 const SPARE_RETRY_MS = 100
 
+/**
+ * Connections past the cap that are answered 503 rather than closed unread:
+ * at most this many descriptors of file-limit.ts's reserve (256 by default;
+ * server-guards.ts takes no more than a quarter of a smaller one).
+ */
+export const BUSY_ANSWERS = 64
+
+const BUSY = Symbol('megaphone.busy')
+
+/** Retry-After of the 503 a busy connection gets (s). */
+export const BUSY_RETRY_AFTER_SECONDS = 5
+
+/** Whether this connection was accepted past the cap: answer its request 503. */
+export function isBusy (socket: object): boolean {
+  return (socket as { [BUSY]?: true })[BUSY] === true
+}
+
+/** Node's count of the server's open connections, the one maxConnections is checked against (net.Server#_connections). */
+function openConnections (server: Server): number {
+  const n = (server as unknown as { _connections?: unknown })._connections
+  return typeof n === 'number' ? n : 0
+}
+
 export function guardAccept (server: Server, options: AcceptGuardOptions): AcceptGuard {
   const { log, onDrop, onEmfile, shed } = options
-  if (options.maxConnections !== null) server.maxConnections = options.maxConnections
+  const cap = options.maxConnections
+  if (cap !== null) {
+    server.maxConnections = cap + (options.busyAnswers ?? BUSY_ANSWERS)
+    // After Node's own listener: the connection counts among the open ones already.
+    server.on('connection', (socket: object) => {
+      if (openConnections(server) <= cap) return
+      ;(socket as { [BUSY]?: true })[BUSY] = true
+      onDrop?.()
+    })
+  }
   server.on('drop', () => { onDrop?.() })
 
   let spare: number | null = null

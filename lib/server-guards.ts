@@ -11,7 +11,7 @@ import type { HttpConfig, LimitsConfig } from './config.js'
 import type { Refusals } from './refusals.js'
 import { trackUnusedSockets, type UnusedSockets } from './unused-sockets.js'
 import { limitIdleConnections } from './idle-connections.js'
-import { guardAccept } from './accept-guard.js'
+import { BUSY_ANSWERS, guardAccept } from './accept-guard.js'
 import { connectionCap, openFilesLimit } from './file-limit.js'
 
 /** How often Node checks connections for headersTimeout and requestTimeout (ms): the bounds' precision. */
@@ -51,6 +51,7 @@ export function guardServer (server: Server, options: { http: HttpConfig, limits
   const maxConnections = connectionCap(limits.maxConnections, limits.reservedFiles, openFilesLimit())
   const acceptGuard = guardAccept(server, {
     maxConnections,
+    busyAnswers: Math.min(BUSY_ANSWERS, Math.floor(limits.reservedFiles / 4)),
     log,
     onDrop: () => { refusals.count('max-connections') },
     onEmfile: () => { refusals.count('accept-emfile') },

@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { WsEndpoint } from '../lib/websocket/endpoint.js'
 import type { WsSession } from '../lib/websocket/session.js'
 import type { Draining } from '../lib/draining.js'
+import { BUSY_RETRY_AFTER_SECONDS, isBusy } from '../lib/accept-guard.js'
 
 export interface XmppWebsocketOptions {
   endpoint: WsEndpoint
@@ -78,6 +79,11 @@ export default async function xmppWebsocket (app: FastifyInstance, opts: XmppWeb
     }
     if (!endpoint.accepting || opts.draining?.on === true) {
       refuse(socket, 503, 'shutting down\n')
+      return
+    }
+    // Accepted past the connection cap (lib/accept-guard.ts): told, not upgraded.
+    if (isBusy(req.socket)) {
+      refuse(socket, 503, 'server busy: connection limit reached, try again later\n', `retry-after: ${BUSY_RETRY_AFTER_SECONDS}\r\n`)
       return
     }
     // Cross-site WebSocket hijacking: a browser always sends Origin; a page
