@@ -5,10 +5,10 @@ import type { Test } from 'tap'
 import { fork, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { testEjabberd } from './ejabberd.js'
+import { testEjabberd, waitFor } from './ejabberd.js'
 import { startLiveChat, type LiveChat } from './live-chat.js'
 import { openFilesLimit } from '../../lib/file-limit.js'
-import { startMegaphoneProcess, stopMegaphoneProcess, type Megaphone } from '../../scripts/bench/megaphone-child.js'
+import { megaphoneMemory, startMegaphoneProcess, stopMegaphoneProcess, type Megaphone } from '../../scripts/bench/megaphone-child.js'
 import { nextMessage } from '../../scripts/bench/harness.js'
 import type { FloodCounts, FloodMessage } from './connection-flood.js'
 import { body, postBody } from './bosh-http.js'
@@ -27,7 +27,7 @@ const floodScript = join(self, '..', `connection-flood${self.endsWith('.ts') ? '
 
 export interface Flooder { child: ChildProcess, address: string }
 
-export function startFlooders (t: Test, port: number): Flooder[] {
+function startFlooders (t: Test, port: number): Flooder[] {
   const flooders = FLOODERS.map((address) => ({
     address,
     child: fork(floodScript, [String(port), address, String(PER_FLOODER)], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
@@ -36,16 +36,32 @@ export function startFlooders (t: Test, port: number): Flooder[] {
   return flooders
 }
 
-export async function floodCounts (flooders: Flooder[]): Promise<FloodCounts[]> {
+async function floodCounts (flooders: Flooder[]): Promise<FloodCounts[]> {
   return await Promise.all(flooders.map(async (f) => await nextMessage<FloodCounts>(f.child, 90_000, `flooder ${f.address}: counts`)))
 }
 
-export async function release (flooders: Flooder[]): Promise<void> {
+/**
+ * Floods `port` from every flooder address until each has tried its share;
+ * says in a comment how it went. `open`: connections held; `refused`: the rest.
+ */
+export async function flood (t: Test, port: number): Promise<{ flooders: Flooder[], open: number, refused: number }> {
+  const started = Date.now()
+  const flooders = startFlooders(t, port)
+  const counts = await floodCounts(flooders)
+  const open = counts.reduce((n, c) => n + c.open, 0)
+  const refused = counts.reduce((n, c) => n + c.closed + c.failed, 0)
+  t.comment(`${FLOODERS.length} processes attempted ${counts.reduce((n, c) => n + c.attempted, 0)} connections in ${Date.now() - started} ms: ${open} held, ${refused} refused`)
+  return { flooders, open, refused }
+}
+
+/** The flooders close what they hold; resolves once Megaphone has let the connections go. */
+export async function release (flooders: Flooder[], mp: Megaphone): Promise<void> {
   await Promise.all(flooders.map(async (f) => {
     const reply = nextMessage<FloodMessage>(f.child, 30_000, `flooder ${f.address}: release`)
     f.child.send({ type: 'release' })
     await reply
   }))
+  await waitFor(async () => (await megaphoneMemory(mp, { gc: false })).connections < 100, 60_000, 'the flood\'s connections to close')
 }
 
 export async function startWithChat (t: Test, env: Record<string, string>, prefix: string): Promise<{ mp: Megaphone, port: number, baseUrl: string, chat: LiveChat }> {

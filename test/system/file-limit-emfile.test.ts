@@ -4,29 +4,21 @@
 // chat through it. The process neither crashes nor stops accepting, and
 // serves connections again once descriptors are free (lib/accept-guard.ts).
 import t from 'tap'
-import { waitFor } from '../helpers/ejabberd.js'
-import { megaphoneMemory } from '../../scripts/bench/megaphone-child.js'
 import { readMetrics } from '../helpers/metrics.js'
-import { FLOODERS, floodCounts, limit, release, servesNewSessions, skip, startFlooders, startWithChat } from '../helpers/flood.js'
+import { flood, limit, release, servesNewSessions, skip, startWithChat } from '../helpers/flood.js'
 
 // Tens of thousands of connections from three processes on a busy 2-core machine: allow more than .taprc's 120 s when three files run at once.
 t.setTimeout(240_000)
 
 t.test('without the cap, accept() runs out of descriptors (EMFILE): Megaphone neither crashes nor stops accepting', { skip }, async (t) => {
   const { mp, port, chat } = await startWithChat(t, { MEGAPHONE_LIMITS_MAX_CONNECTIONS: String((limit as number) * 2) }, 'fdemfile')
-  const started = Date.now()
-  const flooders = startFlooders(t, port)
-  const counts = await floodCounts(flooders)
-  const open = counts.reduce((n, c) => n + c.open, 0)
-  const refused = counts.reduce((n, c) => n + c.closed + c.failed, 0)
-  t.comment(`${FLOODERS.length} processes attempted ${counts.reduce((n, c) => n + c.attempted, 0)} connections in ${Date.now() - started} ms: ${open} held, ${refused} refused`)
+  const { flooders, refused } = await flood(t, port)
   // (No IPC reading now: process.memoryUsage() itself needs a descriptor.)
   t.ok(refused > 0, 'the connections past the limit were refused')
   t.equal(mp.child.exitCode, null, 'the process is up')
   await chat.checkpoint(t, 'out of descriptors')
 
-  await release(flooders)
-  await waitFor(async () => (await megaphoneMemory(mp, { gc: false })).connections < 100, 60_000, 'the flood\'s connections to close')
+  await release(flooders, mp)
   await servesNewSessions(t, mp, 'after EMFILE')
   // libuv handled EMFILE itself unless this is above 0 (lib/accept-guard.ts).
   const metrics = await readMetrics(`http://127.0.0.1:${port}`)

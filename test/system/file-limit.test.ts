@@ -12,7 +12,7 @@ import { waitFor } from '../helpers/ejabberd.js'
 import { megaphoneMemory } from '../../scripts/bench/megaphone-child.js'
 import { openRaw } from '../helpers/raw-http.js'
 import { readMetrics } from '../helpers/metrics.js'
-import { FLOODERS, floodCounts, limit, release, servesNewSessions, skip, startFlooders, startWithChat } from '../helpers/flood.js'
+import { flood, limit, release, servesNewSessions, skip, startWithChat } from '../helpers/flood.js'
 
 // Tens of thousands of connections from three processes on a busy 2-core machine: allow more than .taprc's 120 s when three files run at once.
 t.setTimeout(240_000)
@@ -24,12 +24,7 @@ t.test(`a flood past the connection cap (the open-file limit, ${String(limit)}, 
   const metrics = await readMetrics(baseUrl)
   const cap = metrics.get('megaphone_http_max_connections')
   t.equal(cap, (limit as number) - RESERVED, 'the cap is the limit less the reserve')
-  const started = Date.now()
-  const flooders = startFlooders(t, port)
-  const counts = await floodCounts(flooders)
-  const open = counts.reduce((n, c) => n + c.open, 0)
-  const refused = counts.reduce((n, c) => n + c.closed + c.failed, 0)
-  t.comment(`${FLOODERS.length} processes attempted ${counts.reduce((n, c) => n + c.attempted, 0)} connections in ${Date.now() - started} ms: ${open} held, ${refused} refused`)
+  const { flooders, open, refused } = await flood(t, port)
   const during = await megaphoneMemory(mp, { gc: false })
   t.ok(during.connections <= (cap as number) + BUSY_ANSWERS, `Megaphone holds ${during.connections} connections, within the cap and the ${BUSY_ANSWERS} it answers 503 past it`)
   t.ok(refused > 0, 'the connections past the cap were refused')
@@ -42,8 +37,7 @@ t.test(`a flood past the connection cap (the open-file limit, ${String(limit)}, 
   const atCap = await readMetrics(baseUrl).catch(() => null)
   t.comment(`refusals counted while at the cap: ${String(atCap?.get('megaphone_refused_total{kind="max-connections"}') ?? 'metrics not reachable')}; open files ${String(atCap?.get('megaphone_process_open_fds'))}`)
 
-  await release(flooders)
-  await waitFor(async () => (await megaphoneMemory(mp, { gc: false })).connections < 100, 60_000, 'the flood\'s connections to close')
+  await release(flooders, mp)
   await servesNewSessions(t, mp, 'after the flood')
   const after = await readMetrics(baseUrl)
   t.ok((after.get('megaphone_refused_total{kind="max-connections"}') ?? 0) > 0, 'refusals counted in /metrics')
