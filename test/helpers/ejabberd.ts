@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Test } from 'tap'
 import { request } from 'undici'
 import { freePorts } from './ports.js'
 import { PROJECT_ROOT } from './root.js'
@@ -340,6 +341,20 @@ export async function register (name: string, password: string): Promise<void> {
 /** Creates `${prefix}1` … `${prefix}${count}`; resolves to their user names. */
 export async function registerUsers (prefix: string, count: number, password: string): Promise<string[]> {
   return await testEjabberd().registerUsers(prefix, count, password)
+}
+
+/**
+ * Two users on each other's roster with a mutual subscription, as if both had
+ * accepted (named Bea and Al there): their user names and bare JIDs. `t`
+ * checks that each roster item was added.
+ */
+export async function registerContacts (t: Test, prefix: string, password: string): Promise<{ a: string, b: string, jidA: string, jidB: string }> {
+  const { domain } = testEjabberd()
+  const [a, b] = await registerUsers(prefix, 2, password) as [string, string]
+  for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
+    t.equal(await ctl('add_roster_item', user, domain, `${contact}@${domain}`, name, 'both'), 'ok')
+  }
+  return { a, b, jidA: `${a}@${domain}`, jidB: `${b}@${domain}` }
 }
 
 export async function unregister (name: string): Promise<void> {

@@ -6,7 +6,7 @@ import { type Browser, type BrowserContext, type ConsoleMessage, type Page } fro
 import { launchChromium } from '../helpers/chromium.js'
 import { startMegaphone } from '../helpers/megaphone.js'
 import { checkBodiesAgainstSchema, recordBody } from '../helpers/bosh-http.js'
-import { ctl, registerUsers, sessionsWithPrefix, waitForSessions, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { registerContacts, registerUsers, sessionsWithPrefix, testEjabberd, waitFor, waitForSessions } from '../helpers/ejabberd.js'
 
 const PASSWORD = 'chat-page-pw'
 // Every wait in a page is bounded by this.
@@ -153,13 +153,7 @@ t.test('two users chat from the page through Megaphone, each message shown once,
 t.test('the roster shows a contact offline, online, away and offline again; clicking it addresses it (RFC 6121 2.2)', async (t) => {
   const prefix = 'chpgroster'
   const mp = await startMegaphone(t)
-  const [a, b] = await registerUsers(prefix, 2, PASSWORD) as [string, string]
-  const jidA = `${a}@${ej.domain}`
-  const jidB = `${b}@${ej.domain}`
-  // Mutual subscriptions, as if both had accepted each other.
-  for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
-    t.equal(await ctl('add_roster_item', user, ej.domain, `${contact}@${ej.domain}`, name, 'both'), 'ok')
-  }
+  const { a, b, jidA, jidB } = await registerContacts(t, prefix, PASSWORD)
 
   const pageA = await openPage(`${mp.baseUrl}/?domain=${ej.domain}`)
   await logIn(pageA.page, a)

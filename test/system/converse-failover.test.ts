@@ -5,7 +5,7 @@
 // every message exactly once; the log-in form never comes back.
 import t from 'tap'
 import { startMegaphone } from '../helpers/megaphone.js'
-import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { registerContacts, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { INSTANCES, startHaproxy } from '../helpers/haproxy.js'
 import { megaphoneMemory, startMegaphoneProcess, type Megaphone as MegaphoneProcess } from '../../scripts/bench/megaphone-child.js'
 import { logIn, openChat, PASSWORD, sendTo, shown, useChromium, waitShown, WAIT_MS, type ConversePage } from '../helpers/converse.js'
@@ -18,12 +18,7 @@ t.test('rolling restart behind HAProxy: the process holding a Converse.js user s
   const w1 = await startMegaphone(t, { env: { MEGAPHONE_INSTANCE: INSTANCES[0] as string, MEGAPHONE_HTTP_TRUST_PROXY: 'true' } })
   const w2 = await startMegaphone(t, { env: { MEGAPHONE_INSTANCE: INSTANCES[1] as string, MEGAPHONE_HTTP_TRUST_PROXY: 'true' } })
   const base = await startHaproxy(t, [w1, w2])
-  const [a, b] = await registerUsers(prefix, 2, PASSWORD) as [string, string]
-  const jidA = `${a}@${ej.domain}`
-  const jidB = `${b}@${ej.domain}`
-  for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
-    t.equal(await ctl('add_roster_item', user, ej.domain, `${contact}@${ej.domain}`, name, 'both'), 'ok')
-  }
+  const { jidA, jidB } = await registerContacts(t, prefix, PASSWORD)
   const pageA = await openConverse(base)
   await logIn(pageA, jidA)
   await waitFor(() => w1.app.websocket.size + w2.app.websocket.size === 1, WAIT_MS, 'A\'s WebSocket session')
@@ -61,12 +56,7 @@ t.test('Converse.js through HAProxy: kill -9 of the Megaphone process holding it
     procs.push(p)
   }
   const base = await startHaproxy(t, procs.map((p) => ({ baseUrl: new URL(p.url).origin })))
-  const [a, b] = await registerUsers(prefix, 2, PASSWORD) as [string, string]
-  const jidA = `${a}@${ej.domain}`
-  const jidB = `${b}@${ej.domain}`
-  for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
-    t.equal(await ctl('add_roster_item', user, ej.domain, `${contact}@${ej.domain}`, name, 'both'), 'ok')
-  }
+  const { jidA, jidB } = await registerContacts(t, prefix, PASSWORD)
   const linkSessions = async (p: MegaphoneProcess): Promise<number> => (await megaphoneMemory(p, { gc: false })).linkSessions
   const pageA = await openConverse(base)
   await logIn(pageA, jidA)

@@ -8,7 +8,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { startMegaphone } from '../helpers/megaphone.js'
-import { ctl, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
+import { registerContacts, registerUsers, sessionsWithPrefix, testEjabberd, waitFor } from '../helpers/ejabberd.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
 import { logIn, openChat, PASSWORD, sendTo, shown, useChromium, waitShown, WAIT_MS } from '../helpers/converse.js'
 
@@ -39,12 +39,7 @@ t.test('Megaphone serves Converse.js at /converse/, preconfigured for its own en
 t.test('Converse.js: two users chat over WebSocket; one loses its network, is sent messages, and resumes its stream (XEP-0198) showing each once', async (t) => {
   const prefix = 'conv'
   const mp = await startMegaphone(t)
-  const [a, b] = await registerUsers(prefix, 2, PASSWORD) as [string, string]
-  const jidA = `${a}@${ej.domain}`
-  const jidB = `${b}@${ej.domain}`
-  for (const [user, contact, name] of [[a, b, 'Bea'], [b, a, 'Al']] as const) {
-    t.equal(await ctl('add_roster_item', user, ej.domain, `${contact}@${ej.domain}`, name, 'both'), 'ok')
-  }
+  const { jidA, jidB } = await registerContacts(t, prefix, PASSWORD)
   // A reaches Megaphone through a proxy that plays its network; B directly.
   const url = new URL(mp.baseUrl)
   const network = await FaultProxy.start(url.hostname, Number(url.port))
