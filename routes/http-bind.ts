@@ -190,9 +190,9 @@ class PendingReply {
 
   get answered (): boolean { return this.#reply === null }
 
-  readonly respond: Respond = (xml) => { this.send(xml) }
+  readonly respond: Respond = (xml) => { this.#send(xml) }
 
-  protected send (xml: string): void {
+  #send (xml: string): void {
     const reply = this.#reply
     if (reply === null) return
     this.#reply = null
@@ -202,8 +202,10 @@ class PendingReply {
       return
     }
     const compression = this.#compression
-    // Only from the threshold up: the held empty bodies (under 100 bytes) are never worth it.
-    if (compression !== null && Buffer.byteLength(xml, 'utf8') >= compression.minBytes) {
+    // Only from the threshold up: the held empty bodies (under 100 bytes) are
+    // never worth it. A UTF-16 unit is at most 3 UTF-8 bytes, so most bodies
+    // are found small without counting their bytes.
+    if (compression !== null && xml.length * 3 >= compression.minBytes && Buffer.byteLength(xml, 'utf8') >= compression.minBytes) {
       void reply.code(200).headers(this.#headers).header('content-encoding', compression.coding).type(this.#contentType).send(compressResponse(xml, compression.coding))
     } else {
       void reply.code(200).headers(this.#headers).type(this.#contentType).send(xml)
